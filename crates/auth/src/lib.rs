@@ -1,0 +1,360 @@
+//! Bearer-token authentication.
+//!
+//! Callers present `authorization: Bearer <JWT>`. The token names the calling
+//! system (`sub`), its roles and the unit it may act on (`scope`, a GSO code,
+//! or `VN` for the whole country). Tokens are verified locally: HS256 with a
+//! shared secret in development, RS256/ES256/EdDSA public keys in production.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use tonic::service::Interceptor;
+use tonic::{Request, Status};
+
+/// The audience every chiso token is minted for.
+pub const AUDIENCE: &str = "chiso";
+/// The scope that covers the whole country.
+pub const NATIONAL_SCOPE: &str = "VN";
+/// File in a data directory holding the development signing secret.
+pub const DEV_KEY_FILE: &str = "dev-signing-key";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Enters indicator values for units in scope.
+    Submitter,
+    /// Verifies the submissions of units under its district.
+    Reviewer,
+    /// Approves for the province.
+    Approver,
+    /// Manages reference data and criteria sets.
+    Admin,
+    /// Reads within scope.
+    Reader,
+    /// Another chiso service.
+    Service,
+}
+
+impl Role {
+    pub const ALL: [Role; 6] = [
+        Role::Submitter,
+        Role::Reviewer,
+        Role::Approver,
+        Role::Admin,
+        Role::Reader,
+        Role::Service,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Submitter => "submitter",
+            Role::Reviewer => "reviewer",
+            Role::Approver => "approver",
+            Role::Admin => "admin",
+            Role::Reader => "reader",
+            Role::Service => "service",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("unknown role {s:?} (expected one of submitter, reviewer, approver, admin, reader, service)"))
+    }
+}
+
+/// The claims of a chiso token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub roles: Vec<Role>,
+    pub scope: String,
+    pub aud: String,
+    pub iat: u64,
+    pub exp: u64,
+}
+
+/// An authenticated caller, attached to each request by [`AuthInterceptor`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub subject: String,
+    pub roles: BTreeSet<Role>,
+    /// A GSO code, or [`NATIONAL_SCOPE`].
+    pub scope: String,
+}
+
+impl Caller {
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    pub fn is_national(&self) -> bool {
+        self.scope == NATIONAL_SCOPE
+    }
+
+    /// `PermissionDenied` unless the caller holds `role`.
+    pub fn require(&self, role: Role) -> Result<(), Status> {
+        if self.has_role(role) {
+            Ok(())
+        } else {
+            Err(Status::permission_denied(format!(
+                "{} lacks the {role} role",
+                self.subject
+            )))
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("cannot read key file {path}: {source}")]
+    KeyFile {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("invalid key: {0}")]
+    Key(jsonwebtoken::errors::Error),
+    #[error("cannot sign token: {0}")]
+    Sign(jsonwebtoken::errors::Error),
+}
+
+/// Checks tokens.
+#[derive(Clone)]
+pub struct Verifier {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl Verifier {
+    pub fn hs256(secret: &[u8]) -> Verifier {
+        Verifier::new(DecodingKey::from_secret(secret), Algorithm::HS256)
+    }
+
+    /// A verifier for asymmetric production keys, from a PEM public key.
+    pub fn from_public_pem(algorithm: Algorithm, pem: &[u8]) -> Result<Verifier, AuthError> {
+        let key = match algorithm {
+            Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512 | Algorithm::PS256 => {
+                DecodingKey::from_rsa_pem(pem)
+            }
+            Algorithm::ES256 | Algorithm::ES384 => DecodingKey::from_ec_pem(pem),
+            Algorithm::EdDSA => DecodingKey::from_ed_pem(pem),
+            _ => {
+                return Err(AuthError::Key(
+                    jsonwebtoken::errors::ErrorKind::InvalidAlgorithm.into(),
+                ));
+            }
+        }
+        .map_err(AuthError::Key)?;
+        Ok(Verifier::new(key, algorithm))
+    }
+
+    fn new(key: DecodingKey, algorithm: Algorithm) -> Verifier {
+        let mut validation = Validation::new(algorithm);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "sub", "aud"]);
+        validation.leeway = 30;
+        Verifier { key, validation }
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Caller, Status> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
+            .map_err(|e| Status::unauthenticated(format!("invalid token: {e}")))?;
+        let c = data.claims;
+        if c.scope.is_empty() {
+            return Err(Status::unauthenticated("invalid token: empty scope"));
+        }
+        Ok(Caller {
+            subject: c.sub,
+            roles: c.roles.into_iter().collect(),
+            scope: c.scope,
+        })
+    }
+}
+
+/// Mints HS256 tokens with a development secret.
+pub struct Issuer {
+    key: EncodingKey,
+}
+
+impl Issuer {
+    pub fn hs256(secret: &[u8]) -> Issuer {
+        Issuer {
+            key: EncodingKey::from_secret(secret),
+        }
+    }
+
+    pub fn issue(
+        &self,
+        subject: &str,
+        roles: &[Role],
+        scope: &str,
+        ttl: Duration,
+    ) -> Result<String, AuthError> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let claims = Claims {
+            sub: subject.to_owned(),
+            roles: roles.to_vec(),
+            scope: scope.to_owned(),
+            aud: AUDIENCE.to_owned(),
+            iat: now,
+            exp: now + ttl.as_secs(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.key)
+            .map_err(AuthError::Sign)
+    }
+}
+
+/// The development secret of a data directory, created on first use
+/// (readable by the owner only).
+pub fn dev_secret(data_dir: &Path) -> Result<Vec<u8>, AuthError> {
+    let path = data_dir.join(DEV_KEY_FILE);
+    let io = |source| AuthError::KeyFile {
+        path: path.display().to_string(),
+        source,
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => hex::decode(text.trim())
+            .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, e))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(data_dir).map_err(io)?;
+            let secret: [u8; 32] = rand::random();
+            write_private(&path, hex::encode(secret).as_bytes()).map_err(io)?;
+            Ok(secret.to_vec())
+        }
+        Err(e) => Err(io(e)),
+    }
+}
+
+fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(contents)
+}
+
+/// Verifies the bearer token of every request and attaches the [`Caller`].
+#[derive(Clone)]
+pub struct AuthInterceptor {
+    verifier: Arc<Verifier>,
+}
+
+impl AuthInterceptor {
+    pub fn new(verifier: Arc<Verifier>) -> AuthInterceptor {
+        AuthInterceptor { verifier }
+    }
+}
+
+impl Interceptor for AuthInterceptor {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let header = request
+            .metadata()
+            .get("authorization")
+            .ok_or_else(|| Status::unauthenticated("missing authorization: Bearer <token>"))?;
+        let value = header
+            .to_str()
+            .map_err(|_| Status::unauthenticated("authorization header is not text"))?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .ok_or_else(|| Status::unauthenticated("authorization must be \"Bearer <token>\""))?;
+        let caller = self.verifier.verify(token.trim())?;
+        request.extensions_mut().insert(caller);
+        Ok(request)
+    }
+}
+
+/// The caller attached by [`AuthInterceptor`].
+pub fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
+    request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .ok_or_else(|| Status::unauthenticated("no authenticated caller"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issued_tokens_verify_and_others_do_not() {
+        let issuer = Issuer::hs256(b"secret-one");
+        let token = issuer
+            .issue(
+                "xa-15499",
+                &[Role::Submitter, Role::Reader],
+                "15499",
+                Duration::from_secs(60),
+            )
+            .unwrap();
+        let caller = Verifier::hs256(b"secret-one").verify(&token).unwrap();
+        assert_eq!(caller.subject, "xa-15499");
+        assert_eq!(caller.scope, "15499");
+        assert!(caller.has_role(Role::Submitter) && !caller.has_role(Role::Admin));
+
+        let err = Verifier::hs256(b"secret-two").verify(&token).unwrap_err();
+        assert_eq!(err.code(), tonic::Code::Unauthenticated);
+        assert_eq!(
+            Verifier::hs256(b"secret-one")
+                .verify("not.a.token")
+                .unwrap_err()
+                .code(),
+            tonic::Code::Unauthenticated
+        );
+    }
+
+    #[test]
+    fn expired_tokens_are_refused() {
+        let issuer = Issuer::hs256(b"k");
+        let mut claims = Claims {
+            sub: "s".into(),
+            roles: vec![Role::Reader],
+            scope: "38".into(),
+            aud: AUDIENCE.into(),
+            iat: 1,
+            exp: 2,
+        };
+        let old =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &issuer.key).unwrap();
+        assert!(Verifier::hs256(b"k").verify(&old).is_err());
+        claims.exp = u64::MAX / 2;
+        claims.aud = "other".into();
+        let wrong_aud =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &issuer.key).unwrap();
+        assert!(Verifier::hs256(b"k").verify(&wrong_aud).is_err());
+    }
+
+    #[test]
+    fn dev_secret_is_created_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dev_secret(dir.path()).unwrap();
+        let b = dev_secret(dir.path()).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 32);
+    }
+}

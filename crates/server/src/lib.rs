@@ -1,0 +1,9 @@
+//! What every chiso gRPC server shares: serving with health that follows the
+//! databases, reflection, W3C trace context, graceful shutdown, and
+//! `InvalidArgument` errors that name each bad field.
+
+mod serve;
+mod violations;
+
+pub use serve::{ServeOptions, Server, shutdown_on_signal};
+pub use violations::{Violations, field_violations};
