@@ -12,7 +12,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
+
+pub use jsonwebtoken::Algorithm;
 use serde::{Deserialize, Serialize};
 use tonic::service::Interceptor;
 use tonic::{Request, Status};
@@ -243,6 +245,18 @@ pub fn dev_secret(data_dir: &Path) -> Result<Vec<u8>, AuthError> {
         }
         Err(e) => Err(io(e)),
     }
+}
+
+/// A shared secret written as hex (at least 16 bytes).
+pub fn parse_hex_secret(text: &str) -> Result<Vec<u8>, String> {
+    let secret = hex::decode(text.trim()).map_err(|e| format!("not a hex secret: {e}"))?;
+    if secret.len() < 16 {
+        return Err(format!(
+            "secret has {} bytes; at least 16 are needed",
+            secret.len()
+        ));
+    }
+    Ok(secret)
 }
 
 fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {

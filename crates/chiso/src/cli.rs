@@ -1,0 +1,226 @@
+//! The `chiso` command line.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use chiso_auth::{Issuer, NATIONAL_SCOPE, Role};
+use clap::{Args, Parser, Subcommand};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::app;
+use crate::config::{Config, Overrides};
+use crate::units_cli::UnitsClientCommand;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "chiso",
+    version,
+    about = "The system of record for provincial digital-transformation (CĐS) programmes"
+)]
+pub struct Cli {
+    /// Configuration file (TOML); also CHISO_CONFIG.
+    #[arg(long, global = true, env = "CHISO_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every service in one process on one address, with SQLite files in
+    /// the data directory and Thanh Hóa's reference data loaded.
+    Up(ServerArgs),
+    /// The units service: serve it, or query and import administrative units.
+    Units {
+        #[command(subcommand)]
+        command: UnitsCommand,
+    },
+    /// Bring a service's database schema up to date.
+    Migrate(MigrateArgs),
+    /// Development tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Address to listen on [default: 127.0.0.1:50051].
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Data directory [default: ./chiso-data].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Print the effective configuration and exit.
+    #[arg(long)]
+    pub dump_config: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UnitsCommand {
+    /// Serve the units service alone (database from CHISO_DATABASE_URL).
+    Serve {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// sqlite://… or postgres://… [default: units.db in the data directory].
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    #[command(flatten)]
+    Client(UnitsClientCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Service whose database to migrate.
+    #[arg(long, default_value = "units", value_parser = ["units"])]
+    pub service: String,
+    /// Database URL [default: CHISO_DATABASE_URL, else the data directory's SQLite file].
+    #[arg(long)]
+    pub database_url: Option<String>,
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Print a token signed with the data directory's development key.
+    Issue {
+        #[arg(long, default_value = "chiso-data")]
+        data_dir: PathBuf,
+        /// Role (repeatable): submitter, reviewer, approver, admin, reader, service.
+        #[arg(long = "role", required = true)]
+        roles: Vec<Role>,
+        /// GSO code of the unit the token may act on, or VN for the whole country.
+        #[arg(long)]
+        scope: String,
+        /// Name of the calling system.
+        #[arg(long, default_value = "chiso-cli")]
+        subject: String,
+        /// Lifetime in hours.
+        #[arg(long, default_value_t = 24)]
+        ttl_hours: u64,
+    },
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Up(args) => {
+            let config = load(&cli.config, &args, None)?;
+            if args.dump_config {
+                print!("{}", config.to_toml()?);
+                return Ok(());
+            }
+            let _telemetry = init_telemetry("chiso", &config)?;
+            let shutdown = CancellationToken::new();
+            chiso_server::shutdown_on_signal(shutdown.clone());
+            let embedded = app::open_embedded(&config.data_dir, shutdown.clone()).await?;
+            let listener = bind(config.listen).await?;
+            eprintln!(
+                "chiso is up on http://{} (data in {}). Try: chiso units ls --parent 38",
+                listener.local_addr()?,
+                config.data_dir.display()
+            );
+            embedded
+                .serve(
+                    listener,
+                    shutdown,
+                    Duration::from_secs(config.shutdown_grace_secs),
+                )
+                .await
+        }
+        Command::Units {
+            command:
+                UnitsCommand::Serve {
+                    server,
+                    database_url,
+                },
+        } => {
+            let config = load(&cli.config, &server, database_url)?;
+            if server.dump_config {
+                print!("{}", config.to_toml()?);
+                return Ok(());
+            }
+            let _telemetry = init_telemetry("chiso-units", &config)?;
+            let shutdown = CancellationToken::new();
+            chiso_server::shutdown_on_signal(shutdown.clone());
+            let listener = bind(config.listen).await?;
+            app::serve_units(&config, listener, shutdown).await
+        }
+        Command::Units {
+            command: UnitsCommand::Client(command),
+        } => command.run().await,
+        Command::Migrate(args) => {
+            let overrides = Overrides {
+                data_dir: args.data_dir,
+                database_url: args.database_url,
+                ..Overrides::default()
+            };
+            let config = Config::load(cli.config.as_deref(), &overrides)?;
+            let url = config
+                .database_url
+                .clone()
+                .unwrap_or_else(|| app::sqlite_url(&config.data_dir, &args.service));
+            if url.starts_with("sqlite:") {
+                std::fs::create_dir_all(&config.data_dir)?;
+            }
+            app::open_units(&url).await?;
+            eprintln!("{} database is up to date", args.service);
+            Ok(())
+        }
+        Command::Token {
+            command:
+                TokenCommand::Issue {
+                    data_dir,
+                    roles,
+                    scope,
+                    subject,
+                    ttl_hours,
+                },
+        } => {
+            anyhow::ensure!(
+                scope == NATIONAL_SCOPE || chiso_units::domain::check_any_code(&scope).is_ok(),
+                "--scope {scope:?} is neither a GSO code nor {NATIONAL_SCOPE}"
+            );
+            let secret = chiso_auth::dev_secret(&data_dir)?;
+            let token = Issuer::hs256(&secret).issue(
+                &subject,
+                &roles,
+                &scope,
+                Duration::from_secs(ttl_hours * 3600),
+            )?;
+            println!("{token}");
+            Ok(())
+        }
+    }
+}
+
+fn load(
+    file: &Option<PathBuf>,
+    args: &ServerArgs,
+    database_url: Option<String>,
+) -> anyhow::Result<Config> {
+    let overrides = Overrides {
+        listen: args.listen,
+        data_dir: args.data_dir.clone(),
+        database_url,
+    };
+    Config::load(file.as_deref(), &overrides)
+}
+
+fn init_telemetry(
+    service: &str,
+    config: &Config,
+) -> anyhow::Result<chiso_telemetry::TelemetryGuard> {
+    let format = config.log.format.parse().map_err(anyhow::Error::msg)?;
+    chiso_telemetry::init(service, format, &config.log.filter)
+}
+
+async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))
+}

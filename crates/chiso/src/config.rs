@@ -1,0 +1,156 @@
+//! Layered configuration: defaults, then a TOML file (`--config` or
+//! `CHISO_CONFIG`), then `CHISO_*` environment variables (nested keys with
+//! `__`, e.g. `CHISO_LOG__FORMAT=json`), then command-line flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Config {
+    /// Address the gRPC server listens on.
+    pub listen: SocketAddr,
+    /// Where `chiso up` keeps its SQLite files and development signing key.
+    pub data_dir: PathBuf,
+    /// Database of a single service (`chiso units serve`, `chiso migrate`):
+    /// `sqlite://…` or `postgres://…`.
+    pub database_url: Option<String>,
+    pub log: LogConfig,
+    pub auth: AuthConfig,
+    /// Seconds in-flight calls get to finish after SIGTERM.
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogConfig {
+    /// `auto` (text on a terminal, JSON otherwise), `json` or `pretty`.
+    pub format: String,
+    /// `RUST_LOG`-style filter; `RUST_LOG` wins when set.
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AuthConfig {
+    /// File holding a hex HS256 secret shared with the token issuer.
+    pub hs256_secret_file: Option<PathBuf>,
+    /// PEM public key of the token issuer (production).
+    pub public_key_file: Option<PathBuf>,
+    /// Algorithm of `public_key_file`: RS256, ES256 or EdDSA.
+    pub algorithm: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:50051".parse().expect("valid default address"),
+            data_dir: PathBuf::from("chiso-data"),
+            database_url: None,
+            log: LogConfig {
+                format: "auto".to_owned(),
+                filter: "info".to_owned(),
+            },
+            auth: AuthConfig::default(),
+            shutdown_grace_secs: 20,
+        }
+    }
+}
+
+/// Flags that override the configuration when given.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+}
+
+impl Config {
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            anyhow::ensure!(
+                file.exists(),
+                "config file {} does not exist",
+                file.display()
+            );
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment
+            .merge(Env::prefixed("CHISO_").split("__").only(&[
+                "listen",
+                "data_dir",
+                "database_url",
+                "log.format",
+                "log.filter",
+                "auth.hs256_secret_file",
+                "auth.public_key_file",
+                "auth.algorithm",
+                "shutdown_grace_secs",
+            ]))
+            .merge(Serialized::defaults(overrides));
+        figment.extract().context("invalid configuration")
+    }
+
+    /// The effective configuration as TOML, passwords hidden.
+    pub fn to_toml(&self) -> anyhow::Result<String> {
+        let mut shown = self.clone();
+        shown.database_url = shown.database_url.as_deref().map(redact);
+        Ok(toml::to_string_pretty(&shown)?)
+    }
+}
+
+/// Hides a password in a database URL.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(colon) => format!("{}{}:***{}", &url[..s + 3], &creds[..colon], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "chiso.toml",
+                "listen = \"127.0.0.1:7000\"\n[log]\nformat = \"json\"\n",
+            )?;
+            jail.set_env("CHISO_LOG__FORMAT", "pretty");
+            jail.set_env("CHISO_DATA_DIR", "/srv/chiso");
+            let overrides = Overrides {
+                data_dir: Some(PathBuf::from("/flag")),
+                ..Overrides::default()
+            };
+            let c = Config::load(Some(Path::new("chiso.toml")), &overrides).unwrap();
+            assert_eq!(c.listen.port(), 7000, "file over defaults");
+            assert_eq!(c.log.format, "pretty", "environment over file");
+            assert_eq!(c.data_dir, PathBuf::from("/flag"), "flags over environment");
+            assert_eq!(c.log.filter, "info", "defaults remain");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn dumped_config_hides_passwords() {
+        assert_eq!(
+            redact("postgres://u:secret@db/chiso"),
+            "postgres://u:***@db/chiso"
+        );
+        assert_eq!(redact("sqlite://x.db"), "sqlite://x.db");
+    }
+}

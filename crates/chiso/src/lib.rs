@@ -1,0 +1,9 @@
+//! The `chiso` binary's library: server assembly, configuration and the
+//! command line, shared with the end-to-end tests.
+
+pub mod app;
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod output;
+pub mod units_cli;
