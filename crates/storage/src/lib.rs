@@ -166,3 +166,119 @@ pub fn is_unique_violation(err: &sqlx::Error) -> bool {
         _ => false,
     }
 }
+
+/// Throwaway databases for tests: a SQLite file in a temporary directory, or
+/// a fresh PostgreSQL database on the server named by
+/// `CHISO_TEST_DATABASE_URL`, dropped when the handle is dropped.
+pub mod testing {
+    use super::{Db, StorageError};
+
+    /// The environment variable naming the PostgreSQL server tests use.
+    pub const POSTGRES_ENV: &str = "CHISO_TEST_DATABASE_URL";
+
+    pub struct TestDb {
+        pub db: Db,
+        pub url: String,
+        cleanup: Cleanup,
+    }
+
+    enum Cleanup {
+        Dir(#[allow(dead_code)] tempdir::TempDir),
+        Postgres { admin_url: String, name: String },
+    }
+
+    mod tempdir {
+        /// A directory removed on drop.
+        pub struct TempDir(pub std::path::PathBuf);
+
+        impl Drop for TempDir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    fn unique(prefix: &str) -> String {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        format!("{prefix}_{}_{}_{}", std::process::id(), nanos % 1_000_000_000, N.fetch_add(1, Ordering::Relaxed))
+    }
+
+    impl TestDb {
+        /// A new, empty SQLite database.
+        pub async fn sqlite() -> Result<TestDb, StorageError> {
+            let dir = std::env::temp_dir().join(unique("chiso_test"));
+            std::fs::create_dir_all(&dir).map_err(|e| StorageError::Sqlx(e.into()))?;
+            let url = format!("sqlite://{}", dir.join("test.db").display());
+            let db = Db::connect(&url).await?;
+            Ok(TestDb {
+                db,
+                url,
+                cleanup: Cleanup::Dir(tempdir::TempDir(dir)),
+            })
+        }
+
+        /// A new, empty PostgreSQL database, or `None` when
+        /// `CHISO_TEST_DATABASE_URL` is not set.
+        pub async fn postgres() -> Result<Option<TestDb>, StorageError> {
+            let Ok(admin_url) = std::env::var(POSTGRES_ENV) else {
+                return Ok(None);
+            };
+            let name = unique("chiso_test");
+            let admin = Db::connect(&admin_url).await?;
+            sqlx::query(&format!("CREATE DATABASE {name}")).execute(admin.pool()).await?;
+            admin.close().await;
+            let url = with_database(&admin_url, &name);
+            let db = Db::connect(&url).await?;
+            Ok(Some(TestDb {
+                db,
+                url,
+                cleanup: Cleanup::Postgres { admin_url, name },
+            }))
+        }
+    }
+
+    impl Drop for TestDb {
+        fn drop(&mut self) {
+            if let Cleanup::Postgres { admin_url, name } = &self.cleanup {
+                // Drop runs outside async code: use a short-lived runtime on
+                // its own thread.
+                let (admin_url, name) = (admin_url.clone(), name.clone());
+                let pool = self.db.pool().clone();
+                let _ = std::thread::spawn(move || {
+                    let rt = tokio_runtime();
+                    rt.block_on(async move {
+                        pool.close().await;
+                        if let Ok(admin) = Db::connect(&admin_url).await {
+                            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(admin.pool())
+                                .await;
+                            admin.close().await;
+                        }
+                    });
+                })
+                .join();
+            }
+        }
+    }
+
+    /// `admin_url` with its database name replaced by `name`.
+    fn with_database(admin_url: &str, name: &str) -> String {
+        let (scheme, rest) = admin_url.split_once("://").unwrap_or(("postgres", admin_url));
+        let (rest, query) = rest.split_once('?').map_or((rest, ""), |(r, q)| (r, q));
+        let host = rest.split_once('/').map_or(rest, |(h, _)| h);
+        let query = if query.is_empty() { String::new() } else { format!("?{query}") };
+        format!("{scheme}://{host}/{name}{query}")
+    }
+
+    fn tokio_runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a test runtime")
+    }
+}
