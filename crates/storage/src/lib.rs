@@ -205,7 +205,12 @@ pub mod testing {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default()
             .as_nanos();
-        format!("{prefix}_{}_{}_{}", std::process::id(), nanos % 1_000_000_000, N.fetch_add(1, Ordering::Relaxed))
+        format!(
+            "{prefix}_{}_{}_{}",
+            std::process::id(),
+            nanos % 1_000_000_000,
+            N.fetch_add(1, Ordering::Relaxed)
+        )
     }
 
     impl TestDb {
@@ -230,7 +235,9 @@ pub mod testing {
             };
             let name = unique("chiso_test");
             let admin = Db::connect(&admin_url).await?;
-            sqlx::query(&format!("CREATE DATABASE {name}")).execute(admin.pool()).await?;
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(admin.pool())
+                .await?;
             admin.close().await;
             let url = with_database(&admin_url, &name);
             let db = Db::connect(&url).await?;
@@ -254,9 +261,11 @@ pub mod testing {
                     rt.block_on(async move {
                         pool.close().await;
                         if let Ok(admin) = Db::connect(&admin_url).await {
-                            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                                .execute(admin.pool())
-                                .await;
+                            let _ = sqlx::query(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
+                            .execute(admin.pool())
+                            .await;
                             admin.close().await;
                         }
                     });
@@ -268,10 +277,16 @@ pub mod testing {
 
     /// `admin_url` with its database name replaced by `name`.
     fn with_database(admin_url: &str, name: &str) -> String {
-        let (scheme, rest) = admin_url.split_once("://").unwrap_or(("postgres", admin_url));
+        let (scheme, rest) = admin_url
+            .split_once("://")
+            .unwrap_or(("postgres", admin_url));
         let (rest, query) = rest.split_once('?').map_or((rest, ""), |(r, q)| (r, q));
         let host = rest.split_once('/').map_or(rest, |(h, _)| h);
-        let query = if query.is_empty() { String::new() } else { format!("?{query}") };
+        let query = if query.is_empty() {
+            String::new()
+        } else {
+            format!("?{query}")
+        };
         format!("{scheme}://{host}/{name}{query}")
     }
 
