@@ -124,6 +124,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's own error type
     fn layers_apply_in_order() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(

@@ -342,11 +342,7 @@ impl UnitsService for Units {
         let req = request.into_inner();
         let as_of = parse_as_of(req.as_of.as_ref())?;
         let unit = self.resolve(req.unit.as_ref(), as_of).await?;
-        let versions = self
-            .repo
-            .versions(unit.id)
-            .await
-            .map_err(UnitsError::from)?;
+        let versions = self.repo.versions(unit.id).await?;
         Ok(Response::new(pb::GetUnitResponse {
             unit: Some(unit_to_pb(&unit)),
             versions: versions.iter().map(version_to_pb).collect(),
