@@ -10,6 +10,11 @@ pub mod google {
 // Module nesting mirrors the proto packages: generated code refers to other
 // packages through `super::`.
 pub mod chiso {
+    pub mod assessment {
+        pub mod v1 {
+            tonic::include_proto!("chiso.assessment.v1");
+        }
+    }
     pub mod units {
         pub mod v1 {
             tonic::include_proto!("chiso.units.v1");
@@ -17,7 +22,7 @@ pub mod chiso {
     }
 }
 
-pub use chiso::units;
+pub use chiso::{assessment, units};
 
 mod date;
 
