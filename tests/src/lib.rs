@@ -4,9 +4,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use chiso::client::{AuthedChannel, ClientInterceptor};
+use chiso::client::AuthedChannel;
 use chiso_auth::{Issuer, Role};
 use chiso_proto::units::v1::units_service_client::UnitsServiceClient;
+use chiso_server::BearerInterceptor;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
@@ -66,7 +67,7 @@ impl TestApp {
     pub async fn authed(&self, token: &str) -> AuthedChannel {
         InterceptedService::new(
             self.channel().await,
-            ClientInterceptor::new(token).expect("token"),
+            BearerInterceptor::new(token).expect("token"),
         )
     }
 

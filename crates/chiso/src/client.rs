@@ -5,9 +5,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chiso_auth::{Issuer, NATIONAL_SCOPE, Role};
+use chiso_server::BearerInterceptor;
 use clap::Args;
-use tonic::metadata::{Ascii, MetadataValue};
-use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
@@ -39,33 +38,7 @@ impl std::fmt::Debug for ClientArgs {
     }
 }
 
-/// Adds the bearer token and the current trace context to every call.
-#[derive(Clone)]
-pub struct ClientInterceptor {
-    authorization: MetadataValue<Ascii>,
-}
-
-impl ClientInterceptor {
-    pub fn new(token: &str) -> anyhow::Result<ClientInterceptor> {
-        Ok(ClientInterceptor {
-            authorization: format!("Bearer {token}")
-                .parse()
-                .context("the token is not valid header text")?,
-        })
-    }
-}
-
-impl Interceptor for ClientInterceptor {
-    fn call(&mut self, request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        let mut request = chiso_telemetry::TraceContextInterceptor.call(request)?;
-        request
-            .metadata_mut()
-            .insert("authorization", self.authorization.clone());
-        Ok(request)
-    }
-}
-
-pub type AuthedChannel = InterceptedService<Channel, ClientInterceptor>;
+pub type AuthedChannel = InterceptedService<Channel, BearerInterceptor>;
 
 impl ClientArgs {
     /// The token to present: `--token`/`CHISO_TOKEN`, else a short-lived
@@ -89,7 +62,7 @@ impl ClientArgs {
     }
 
     pub async fn connect(&self) -> anyhow::Result<AuthedChannel> {
-        let interceptor = ClientInterceptor::new(&self.token()?)?;
+        let interceptor = BearerInterceptor::new(&self.token()?).map_err(anyhow::Error::msg)?;
         let channel = Channel::from_shared(self.server.clone())
             .with_context(|| format!("--server {:?} is not a URL", self.server))?
             .connect_timeout(Duration::from_secs(5))

@@ -2,8 +2,10 @@
 //! databases, reflection, W3C trace context, graceful shutdown, and
 //! `InvalidArgument` errors that name each bad field.
 
+mod client;
 mod serve;
 mod violations;
 
+pub use client::BearerInterceptor;
 pub use serve::{ServeOptions, Server, shutdown_on_signal};
 pub use violations::{Violations, field_violations};
