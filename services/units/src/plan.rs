@@ -9,10 +9,16 @@
 //! 2. Otherwise a row is the unit that holds its code as of the date.
 //! 3. Otherwise, if a unit that leaves the snapshot has the same name, kind
 //!    and parent, GSO gave that unit a new code (a recode: same unit).
-//! 4. Otherwise the row is a new unit.
+//! 4. Otherwise the row is a new unit. Where the province is already
+//!    recorded, a new unit must name its predecessors in lineage rows (rule 1):
+//!    a unit does not appear out of nothing, so one that does is a bad row
+//!    (like the ghost 16411 Xã Đông Xuân of GSO's list of 01/03/2025). Only a
+//!    province's first snapshot establishes units without lineage.
 //!
 //! Units under the snapshot's provinces (and under lineage predecessors) that
-//! no row matches cease to exist on the date.
+//! no row matches cease to exist on the date. A unit whose row was rejected
+//! is still listed, so it is left as it is (a partial import applies the
+//! accepted rows and nothing else).
 
 use std::collections::{HashMap, HashSet};
 
@@ -173,6 +179,8 @@ pub fn plan(
         };
 
     let successors_named: HashSet<&str> = lineage.iter().map(|l| l.new_code.as_str()).collect();
+    // Every code a row lists, accepted or not.
+    let listed: HashSet<&str> = rows.iter().map(|r| r.code.as_str()).collect();
     let predecessors_named: HashSet<&str> = lineage.iter().map(|l| l.old_code.as_str()).collect();
 
     // Checks each row can fail on its own.
@@ -260,6 +268,9 @@ pub fn plan(
             }
             let kind = row.kind.expect("checked above");
             let reason = match first_at.get(row.parent_code.as_str()) {
+                None if listed.contains(row.parent_code.as_str()) => {
+                    Some(format!("parent {} was rejected", row.parent_code))
+                }
                 None => Some(format!("parent {} is not in the snapshot", row.parent_code)),
                 Some(&p) if bad_row[p] => Some(format!("parent {} was rejected", row.parent_code)),
                 Some(&p) => {
@@ -399,7 +410,7 @@ pub fn plan(
             continue;
         };
         if !accepted_code(&l.new_code) {
-            let why = if first_at.contains_key(l.new_code.as_str()) {
+            let why = if listed.contains(l.new_code.as_str()) {
                 "was rejected"
             } else {
                 "is not in the snapshot"
@@ -466,10 +477,12 @@ pub fn plan(
     let mut order: Vec<usize> = (0..rows.len()).filter(|&i| !bad_row[i]).collect();
     order.sort_by_key(|&i| (rows[i].kind.expect("accepted").level(), i));
 
+    // Codes whose holders leave: not listed at all (a rejected row still
+    // lists its unit), or taken by a new unit.
     let leaving_codes: HashSet<&str> = scope
         .iter()
         .map(|id| state.current_by_id[id].code.as_str())
-        .filter(|code| !accepted_code(code) || predecessors.contains_key(code))
+        .filter(|code| !listed.contains(code) || predecessors.contains_key(code))
         .collect();
     let mut recode_candidates: HashMap<(Option<i64>, &str, Kind), Vec<i64>> = HashMap::new();
     for id in &scope {
@@ -487,14 +500,30 @@ pub fn plan(
 
     let mut next_id = next_id;
     let mut resolved: HashMap<&str, i64> = HashMap::new();
+    // Whether a resolved row belongs to a province the records do not know
+    // yet (its first snapshot), where units may be new without lineage.
+    let mut first_seen: HashMap<&str, bool> = HashMap::new();
     let mut matched: HashSet<i64> = HashSet::new();
     for i in order {
         let row = &rows[i];
         let kind = row.kind.expect("accepted");
-        let parent_id = if row.parent_code.is_empty() {
-            None
+        let (parent_id, parent_first_seen) = if row.parent_code.is_empty() {
+            (None, None)
         } else {
-            Some(resolved[row.parent_code.as_str()])
+            match resolved.get(row.parent_code.as_str()) {
+                Some(&id) => (Some(id), Some(first_seen[row.parent_code.as_str()])),
+                // Rejected below (rows come parents first).
+                None => {
+                    reject_row(
+                        &mut plan.rejected,
+                        &mut bad_row,
+                        i,
+                        "parent_code",
+                        format!("parent {} was rejected", row.parent_code),
+                    );
+                    continue;
+                }
+            }
         };
         let holder = state.current_by_code.get(row.code.as_str()).copied();
         let existing = match predecessors.get(row.code.as_str()) {
@@ -515,6 +544,22 @@ pub fn plan(
                     .and_then(|ids| (!ids.is_empty()).then(|| ids.remove(0))),
             },
         };
+        let from_nothing = existing.is_none() && !predecessors.contains_key(row.code.as_str());
+        if from_nothing && parent_first_seen == Some(false) {
+            reject_row(
+                &mut plan.rejected,
+                &mut bad_row,
+                i,
+                "code",
+                format!(
+                    "{} {} would be a new unit, but no lineage row names the units it was formed from; \
+                     a unit cannot appear out of nothing in a province already recorded",
+                    row.code, row.name
+                ),
+            );
+            continue;
+        }
+        first_seen.insert(&row.code, parent_first_seen.unwrap_or(from_nothing));
         let facts = Facts {
             unit_id: existing.unwrap_or(next_id),
             code: row.code.clone(),
@@ -584,7 +629,47 @@ pub fn plan(
     }
 
     // Units that leave: merged, split up or dissolved. A predecessor that
-    // continues (a partial split) records its split too.
+    // continues (a partial split) records its split too. A unit listed only by
+    // rejected rows stays as it is, unless it went wholly into another or its
+    // parent ends (it keeps its old parent).
+    let accepted_codes: HashSet<&str> = (0..rows.len())
+        .filter(|&i| !bad_row[i])
+        .map(|i| rows[i].code.as_str())
+        .collect();
+    let went_wholly: HashSet<i64> = plan
+        .links
+        .iter()
+        .filter(|l| l.part == Part::Full)
+        .map(|l| l.old_unit_id)
+        .collect();
+    let mut ending: HashSet<i64> = scope
+        .iter()
+        .copied()
+        .filter(|id| {
+            let code = state.current_by_id[id].code.as_str();
+            let kept = listed.contains(code)
+                && !accepted_codes.contains(code)
+                && !went_wholly.contains(id);
+            !matched.contains(id) && !kept
+        })
+        .collect();
+    loop {
+        let orphans: Vec<i64> = scope
+            .iter()
+            .copied()
+            .filter(|id| {
+                !matched.contains(id)
+                    && !ending.contains(id)
+                    && state.current_by_id[id]
+                        .parent_id
+                        .is_some_and(|p| ending.contains(&p))
+            })
+            .collect();
+        if orphans.is_empty() {
+            break;
+        }
+        ending.extend(orphans);
+    }
     let mut scope_sorted: Vec<i64> = scope.iter().copied().collect();
     scope_sorted.sort_unstable();
     for id in scope_sorted {
@@ -597,7 +682,7 @@ pub fn plan(
             parent_id: v.parent_id,
         };
         let links: Vec<&Link> = plan.links.iter().filter(|l| l.old_unit_id == id).collect();
-        let ends = !matched.contains(&id);
+        let ends = ending.contains(&id);
         for link in &links {
             plan.changes.push(ChangeRecord {
                 change: if link.part == Part::Full {
@@ -678,3 +763,6 @@ impl<'a> State<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
