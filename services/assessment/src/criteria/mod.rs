@@ -2,6 +2,7 @@
 //! TOML file form, the checks a set and a reported value must pass, and
 //! scoring as a pure function.
 
+mod defaults;
 mod file;
 mod model;
 mod score;
@@ -12,6 +13,7 @@ mod violation;
 #[cfg(test)]
 mod props;
 
+pub use defaults::defaults;
 pub use file::{FileError, FileProblem, from_toml, load_toml, to_toml};
 pub use model::{
     ChoiceOption, Completion, CriteriaSet, Direction, Group, Indicator, Kind, Level, Scoring, Tier,
