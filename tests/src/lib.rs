@@ -26,12 +26,12 @@ impl TestApp {
         chiso_telemetry::init_for_tests();
         let data_dir = tempfile::tempdir().expect("temp dir");
         let shutdown = CancellationToken::new();
-        let embedded = chiso::app::open_embedded(data_dir.path(), shutdown.clone())
-            .await
-            .expect("open the embedded services");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind port 0");
+        let embedded = chiso::app::open_embedded(data_dir.path(), &listener, shutdown.clone())
+            .await
+            .expect("open the embedded services");
         let addr = listener.local_addr().expect("local addr");
         let server =
             tokio::spawn(embedded.serve(listener, shutdown.clone(), Duration::from_secs(5)));

@@ -6,10 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use chiso_auth::{AuthInterceptor, Verifier};
+use chiso_assessment::Assessments;
+use chiso_assessment::units_client::UnitsDirectory;
+use chiso_auth::{AuthInterceptor, Issuer, Role, Verifier};
+use chiso_proto::assessment::v1::assessment_service_server::AssessmentServiceServer;
+use chiso_proto::assessment::v1::criteria_service_server::CriteriaServiceServer;
 use chiso_proto::units::v1::units_service_server::UnitsServiceServer;
 use chiso_server::{ServeOptions, Server};
-use chiso_storage::Db;
+use chiso_storage::{Db, Migrations};
 use chiso_units::Units;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -17,6 +21,11 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 
 pub const UNITS_SERVICE: &str = "chiso.units.v1.UnitsService";
+pub const CRITERIA_SERVICE: &str = "chiso.assessment.v1.CriteriaService";
+pub const ASSESSMENT_SERVICE: &str = "chiso.assessment.v1.AssessmentService";
+
+/// The services `chiso migrate` knows.
+pub const SERVICES: [&str; 2] = ["units", "assessment"];
 
 /// The SQLite URL of a service's file in a data directory.
 pub fn sqlite_url(data_dir: &Path, service: &str) -> String {
@@ -26,46 +35,82 @@ pub fn sqlite_url(data_dir: &Path, service: &str) -> String {
     )
 }
 
-/// Opens (creating and migrating) the units database.
-pub async fn open_units(url: &str) -> anyhow::Result<Db> {
-    let db = Db::connect(url)
-        .await
-        .with_context(|| format!("cannot open units database {url}"))?;
-    db.migrate(&chiso_units::MIGRATIONS)
-        .await
-        .context("units migrations failed")?;
-    Ok(db)
+fn migrations(service: &str) -> anyhow::Result<&'static Migrations> {
+    match service {
+        "units" => Ok(&chiso_units::MIGRATIONS),
+        "assessment" => Ok(&chiso_assessment::MIGRATIONS),
+        other => anyhow::bail!(
+            "unknown service {other:?} (expected one of {})",
+            SERVICES.join(", ")
+        ),
+    }
 }
 
-/// Opens everything `chiso up` runs, from `data_dir`, and loads the shipped
-/// reference data (a no-op once loaded).
-pub async fn open_embedded(
-    data_dir: &Path,
-    shutdown: CancellationToken,
-) -> anyhow::Result<Embedded> {
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create {}", data_dir.display()))?;
-    let units_db = open_units(&sqlite_url(data_dir, "units")).await?;
-    let units = Units::new(units_db.clone(), shutdown);
-    let changes = chiso_units::reference::load_thanh_hoa(&units)
+/// Opens (creating and migrating) a service's database.
+pub async fn open_database(service: &str, url: &str) -> anyhow::Result<Db> {
+    let db = Db::connect(url)
         .await
-        .map_err(|e| anyhow::anyhow!("loading Thanh Hóa reference data: {e}"))?;
-    if changes > 0 {
-        tracing::info!(changes, "loaded Thanh Hóa reference history");
-    }
-    let secret = chiso_auth::dev_secret(data_dir)?;
-    Ok(Embedded {
-        units,
-        units_db,
-        verifier: Arc::new(Verifier::hs256(&secret)),
-    })
+        .with_context(|| format!("cannot open the {service} database"))?;
+    db.migrate(migrations(service)?)
+        .await
+        .with_context(|| format!("{service} migrations failed"))?;
+    Ok(db)
 }
 
 /// Every service of `chiso up`, ready to serve.
 pub struct Embedded {
     pub units: Units,
     pub units_db: Db,
+    pub assessments: Assessments,
+    pub assessment_db: Db,
     pub verifier: Arc<Verifier>,
+}
+
+/// Opens everything `chiso up` runs from `data_dir`, for a server that will
+/// listen on `listener`, and loads the shipped reference data and criteria
+/// sets (a no-op once loaded).
+pub async fn open_embedded(
+    data_dir: &Path,
+    listener: &TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Embedded> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let units_db = open_database("units", &sqlite_url(data_dir, "units")).await?;
+    let units = Units::new(units_db.clone(), shutdown.clone());
+    let changes = chiso_units::reference::load_thanh_hoa(&units)
+        .await
+        .map_err(|e| anyhow::anyhow!("loading Thanh Hóa reference data: {e}"))?;
+    if changes > 0 {
+        tracing::info!(changes, "loaded Thanh Hóa reference history");
+    }
+
+    let secret = chiso_auth::dev_secret(data_dir)?;
+    // The assessment service asks the units service over gRPC, here on the
+    // same address, as a service.
+    let service_token = Issuer::hs256(&secret).issue(
+        "chiso-assessment",
+        &[Role::Service],
+        chiso_auth::NATIONAL_SCOPE,
+        Duration::from_secs(366 * 24 * 3600),
+    )?;
+    let units_url = format!("http://{}", listener.local_addr()?);
+    let directory = UnitsDirectory::new(&units_url, &service_token).map_err(anyhow::Error::msg)?;
+    let assessment_db = open_database("assessment", &sqlite_url(data_dir, "assessment")).await?;
+    let assessments = Assessments::new(assessment_db.clone(), directory, shutdown);
+    let published = chiso_assessment::publish_defaults(assessments.repo())
+        .await
+        .map_err(|e| anyhow::anyhow!("publishing the shipped criteria sets: {e}"))?;
+    if published > 0 {
+        tracing::info!(published, "published the shipped criteria sets");
+    }
+    Ok(Embedded {
+        units,
+        units_db,
+        assessments,
+        assessment_db,
+        verifier: Arc::new(Verifier::hs256(&secret)),
+    })
 }
 
 impl Embedded {
@@ -79,9 +124,18 @@ impl Embedded {
         Server::new()
             .add_service(
                 UNITS_SERVICE,
-                UnitsServiceServer::with_interceptor(self.units, auth),
+                UnitsServiceServer::with_interceptor(self.units, auth.clone()),
+            )
+            .add_service(
+                CRITERIA_SERVICE,
+                CriteriaServiceServer::with_interceptor(self.assessments.clone(), auth.clone()),
+            )
+            .add_service(
+                ASSESSMENT_SERVICE,
+                AssessmentServiceServer::with_interceptor(self.assessments, auth),
             )
             .follow_database(self.units_db)
+            .follow_database(self.assessment_db)
             .serve(listener, shutdown, ServeOptions { grace })
             .await
     }
@@ -119,17 +173,26 @@ pub fn configured_verifier(config: &Config) -> anyhow::Result<Arc<Verifier>> {
     Ok(Arc::new(verifier))
 }
 
+fn database_url(config: &Config, service: &str) -> String {
+    config
+        .database_url
+        .clone()
+        .unwrap_or_else(|| sqlite_url(&config.data_dir, service))
+}
+
+fn options(config: &Config) -> ServeOptions {
+    ServeOptions {
+        grace: Duration::from_secs(config.shutdown_grace_secs),
+    }
+}
+
 /// Serves the units service alone.
 pub async fn serve_units(
     config: &Config,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let url = config
-        .database_url
-        .clone()
-        .unwrap_or_else(|| sqlite_url(&config.data_dir, "units"));
-    let db = open_units(&url).await?;
+    let db = open_database("units", &database_url(config, "units")).await?;
     let verifier = configured_verifier(config)?;
     let units = Units::new(db.clone(), shutdown.clone());
     Server::new()
@@ -138,12 +201,47 @@ pub async fn serve_units(
             UnitsServiceServer::with_interceptor(units, AuthInterceptor::new(verifier)),
         )
         .follow_database(db)
-        .serve(
-            listener,
-            shutdown,
-            ServeOptions {
-                grace: Duration::from_secs(config.shutdown_grace_secs),
-            },
+        .serve(listener, shutdown, options(config))
+        .await
+}
+
+/// Serves the assessment service alone; it reaches the units service at
+/// `units.url` with the service token in `units.token_file`.
+pub async fn serve_assessment(
+    config: &Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let url = config
+        .units
+        .url
+        .as_deref()
+        .context("units.url (CHISO_UNITS__URL) must name the units service")?;
+    let token_file = config
+        .units
+        .token_file
+        .as_ref()
+        .context("units.token_file (CHISO_UNITS__TOKEN_FILE) must hold a service token")?;
+    let token = std::fs::read_to_string(token_file)
+        .with_context(|| format!("cannot read units.token_file {}", token_file.display()))?;
+    let directory = UnitsDirectory::new(url, token.trim()).map_err(anyhow::Error::msg)?;
+    let db = open_database("assessment", &database_url(config, "assessment")).await?;
+    let verifier = configured_verifier(config)?;
+    let assessments = Assessments::new(db.clone(), directory, shutdown.clone());
+    chiso_assessment::publish_defaults(assessments.repo())
+        .await
+        .map_err(|e| anyhow::anyhow!("publishing the shipped criteria sets: {e}"))?;
+    let auth = AuthInterceptor::new(verifier);
+    Server::new()
+        .add_service(
+            CRITERIA_SERVICE,
+            CriteriaServiceServer::with_interceptor(assessments.clone(), auth.clone()),
         )
+        .add_service(
+            ASSESSMENT_SERVICE,
+            AssessmentServiceServer::with_interceptor(assessments, auth),
+        )
+        .follow_database(db)
+        .serve(listener, shutdown, options(config))
         .await
 }

@@ -37,6 +37,11 @@ pub enum Command {
         #[command(subcommand)]
         command: UnitsCommand,
     },
+    /// The assessment service: criteria sets, assessments, review.
+    Assessment {
+        #[command(subcommand)]
+        command: AssessmentCommand,
+    },
     /// Bring a service's database schema up to date.
     Migrate(MigrateArgs),
     /// Development tokens.
@@ -73,10 +78,22 @@ pub enum UnitsCommand {
     Client(UnitsClientCommand),
 }
 
+#[derive(Debug, Subcommand)]
+pub enum AssessmentCommand {
+    /// Serve the assessment service alone (database from CHISO_DATABASE_URL;
+    /// the units service from CHISO_UNITS__URL and CHISO_UNITS__TOKEN_FILE).
+    Serve {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+}
+
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
     /// Service whose database to migrate.
-    #[arg(long, default_value = "units", value_parser = ["units"])]
+    #[arg(long, default_value = "units", value_parser = app::SERVICES)]
     pub service: String,
     /// Database URL [default: CHISO_DATABASE_URL, else the data directory's SQLite file].
     #[arg(long)]
@@ -117,8 +134,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let _telemetry = init_telemetry("chiso", &config)?;
             let shutdown = CancellationToken::new();
             chiso_server::shutdown_on_signal(shutdown.clone());
-            let embedded = app::open_embedded(&config.data_dir, shutdown.clone()).await?;
             let listener = bind(config.listen).await?;
+            let embedded =
+                app::open_embedded(&config.data_dir, &listener, shutdown.clone()).await?;
             eprintln!(
                 "chiso is up on http://{} (data in {}). Try: chiso units ls --parent 38",
                 listener.local_addr()?,
@@ -153,6 +171,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Units {
             command: UnitsCommand::Client(command),
         } => command.run().await,
+        Command::Assessment {
+            command:
+                AssessmentCommand::Serve {
+                    server,
+                    database_url,
+                },
+        } => {
+            let config = load(&cli.config, &server, database_url)?;
+            if server.dump_config {
+                print!("{}", config.to_toml()?);
+                return Ok(());
+            }
+            let _telemetry = init_telemetry("chiso-assessment", &config)?;
+            let shutdown = CancellationToken::new();
+            chiso_server::shutdown_on_signal(shutdown.clone());
+            let listener = bind(config.listen).await?;
+            app::serve_assessment(&config, listener, shutdown).await
+        }
         Command::Migrate(args) => {
             let overrides = Overrides {
                 data_dir: args.data_dir,
@@ -167,7 +203,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if url.starts_with("sqlite:") {
                 std::fs::create_dir_all(&config.data_dir)?;
             }
-            app::open_units(&url).await?;
+            app::open_database(&args.service, &url).await?;
             eprintln!("{} database is up to date", args.service);
             Ok(())
         }

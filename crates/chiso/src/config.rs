@@ -21,6 +21,8 @@ pub struct Config {
     pub database_url: Option<String>,
     pub log: LogConfig,
     pub auth: AuthConfig,
+    /// How the assessment service reaches the units service.
+    pub units: UnitsLink,
     /// Seconds in-flight calls get to finish after SIGTERM.
     pub shutdown_grace_secs: u64,
 }
@@ -43,6 +45,14 @@ pub struct AuthConfig {
     pub algorithm: Option<String>,
 }
 
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct UnitsLink {
+    /// e.g. `http://chiso-units:50051`.
+    pub url: Option<String>,
+    /// File holding the service token presented to it.
+    pub token_file: Option<PathBuf>,
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -54,6 +64,7 @@ impl Default for Config {
                 filter: "info".to_owned(),
             },
             auth: AuthConfig::default(),
+            units: UnitsLink::default(),
             shutdown_grace_secs: 20,
         }
     }
@@ -91,6 +102,8 @@ impl Config {
                 "auth.hs256_secret_file",
                 "auth.public_key_file",
                 "auth.algorithm",
+                "units.url",
+                "units.token_file",
                 "shutdown_grace_secs",
             ]))
             .merge(Serialized::defaults(overrides));

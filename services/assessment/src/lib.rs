@@ -6,3 +6,30 @@
 //! touching a database.
 
 pub mod criteria;
+
+mod api;
+mod assessments;
+mod convert;
+pub mod repo;
+pub mod units_client;
+pub mod workflow;
+
+pub use assessments::Assessments;
+pub use repo::MIGRATIONS;
+
+/// Stores and publishes the shipped criteria sets that are not there yet;
+/// returns how many were published.
+pub async fn publish_defaults(repo: &repo::Repo) -> Result<usize, chiso_server::ApiError> {
+    let mut published = 0;
+    for set in criteria::defaults() {
+        match repo.get_set(&set.id, set.version).await? {
+            Some(stored) if stored.state == repo::SetState::Published => continue,
+            _ => {}
+        }
+        repo.put_draft(&set, &criteria::to_toml(&set), "chiso defaults")
+            .await?;
+        repo.publish(&set.id, set.version, "").await?;
+        published += 1;
+    }
+    Ok(published)
+}

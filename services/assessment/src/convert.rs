@@ -1,0 +1,230 @@
+//! Between the wire (`chiso.assessment.v1`) and the criteria model.
+
+use chiso_proto::assessment::v1 as pb;
+use chiso_proto::units::v1::UnitLevel;
+
+use crate::criteria::{self, CriteriaSet, Direction, Kind, Level, Scorecard, Scoring, Value};
+use crate::repo::{SetState, StoredSet, StoredValue};
+
+pub fn level_to_pb(level: Level) -> UnitLevel {
+    match level {
+        Level::Province => UnitLevel::Province,
+        Level::District => UnitLevel::District,
+        Level::Commune => UnitLevel::Commune,
+    }
+}
+
+pub fn level_from_pb(level: UnitLevel) -> Option<Level> {
+    match level {
+        UnitLevel::Unspecified => None,
+        UnitLevel::Province => Some(Level::Province),
+        UnitLevel::District => Some(Level::District),
+        UnitLevel::Commune => Some(Level::Commune),
+    }
+}
+
+fn comparison(direction: Direction) -> pb::Comparison {
+    match direction {
+        Direction::AtLeast => pb::Comparison::AtLeast,
+        Direction::AtMost => pb::Comparison::AtMost,
+    }
+}
+
+/// A stored set on the wire; `detailed` adds indicators and the definition.
+pub fn set_to_pb(stored: &StoredSet, detailed: bool) -> pb::CriteriaSet {
+    let set = &stored.set;
+    let indicators = if detailed {
+        set.indicators()
+            .map(|(group, ind)| {
+                let mut out = pb::Indicator {
+                    code: ind.code.clone(),
+                    name: ind.name.clone(),
+                    group_code: group.code.clone(),
+                    group_name: group.name.clone(),
+                    unit: ind.unit.clone().unwrap_or_default(),
+                    mandatory: ind.mandatory,
+                    evidence_required: ind.evidence_required,
+                    max_points: ind.max_points,
+                    scoring: match ind.scoring {
+                        Scoring::Proportional => pb::Scoring::Proportional,
+                        Scoring::AllOrNothing => pb::Scoring::AllOrNothing,
+                    } as i32,
+                    ..Default::default()
+                };
+                match &ind.kind {
+                    Kind::YesNo => out.kind = pb::IndicatorKind::YesNo as i32,
+                    Kind::Choice { options } => {
+                        out.kind = pb::IndicatorKind::Choice as i32;
+                        out.options = options
+                            .iter()
+                            .map(|o| pb::ChoiceOption {
+                                code: o.code.clone(),
+                                label: o.label.clone(),
+                                points: o.points,
+                                meets: o.met,
+                            })
+                            .collect();
+                    }
+                    Kind::Ratio {
+                        threshold,
+                        direction,
+                        ..
+                    } => {
+                        out.kind = pb::IndicatorKind::Ratio as i32;
+                        out.threshold = *threshold;
+                        out.comparison = comparison(*direction) as i32;
+                    }
+                    Kind::Count { met_at, tiers } => {
+                        out.kind = pb::IndicatorKind::Count as i32;
+                        out.threshold = *met_at as f64;
+                        out.comparison = pb::Comparison::AtLeast as i32;
+                        out.tiers = tiers
+                            .iter()
+                            .map(|t| pb::CountTier {
+                                at_least: t.at,
+                                points: t.points,
+                            })
+                            .collect();
+                    }
+                    Kind::Target {
+                        threshold,
+                        direction,
+                    } => {
+                        out.kind = pb::IndicatorKind::Target as i32;
+                        out.threshold = *threshold;
+                        out.comparison = comparison(*direction) as i32;
+                    }
+                }
+                out
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    pb::CriteriaSet {
+        id: set.id.clone(),
+        version: set.version as i32,
+        title: set.title.clone(),
+        level: level_to_pb(set.level) as i32,
+        years: set.years.clone(),
+        source: set.source.clone(),
+        notes: set.notes.clone(),
+        indicators,
+        completion: Some(pb::CompletionRule {
+            all_mandatory: set.completion.all_mandatory,
+            min_points: set.completion.min_points.unwrap_or(0.0),
+        }),
+        max_points: set.max_points(),
+        state: match stored.state {
+            SetState::Draft => pb::CriteriaSetState::Draft,
+            SetState::Published => pb::CriteriaSetState::Published,
+        } as i32,
+        definition_toml: if detailed {
+            stored.toml.clone()
+        } else {
+            String::new()
+        },
+        etag: stored.etag(),
+    }
+}
+
+/// The reported value, if the oneof is set.
+pub fn value_from_pb(v: &pb::IndicatorValue) -> Option<Value> {
+    use pb::indicator_value::Value as V;
+    Some(match v.value.as_ref()? {
+        V::Yes(b) => Value::Bool(*b),
+        V::Choice(c) => Value::Choice(c.clone()),
+        V::Ratio(r) => Value::Ratio {
+            numerator: r.numerator,
+            denominator: r.denominator,
+        },
+        V::Count(n) => Value::Count(*n),
+        V::Number(x) => Value::Number(*x),
+    })
+}
+
+pub fn value_to_pb(v: &StoredValue) -> pb::IndicatorValue {
+    use pb::indicator_value::Value as V;
+    pb::IndicatorValue {
+        indicator_code: v.code.clone(),
+        value: Some(match &v.value {
+            Value::Bool(b) => V::Yes(*b),
+            Value::Choice(c) => V::Choice(c.clone()),
+            Value::Ratio {
+                numerator,
+                denominator,
+            } => V::Ratio(pb::Ratio {
+                numerator: *numerator,
+                denominator: *denominator,
+            }),
+            Value::Count(n) => V::Count(*n),
+            Value::Number(x) => V::Number(*x),
+        }),
+        evidence: Some(v.evidence.clone()),
+    }
+}
+
+pub fn scorecard_to_pb(set: &CriteriaSet, card: &Scorecard) -> pb::Scorecard {
+    pb::Scorecard {
+        indicators: card
+            .indicators
+            .iter()
+            .map(|i| {
+                let gap = match i.shortfall.as_ref().map(|s| &s.gap) {
+                    Some(criteria::Gap::Short { by, .. }) => *by,
+                    _ => 0.0,
+                };
+                pb::IndicatorResult {
+                    code: i.code.clone(),
+                    name: set
+                        .indicator(&i.code)
+                        .map(|ind| ind.name.clone())
+                        .unwrap_or_default(),
+                    group_code: i.group.clone(),
+                    mandatory: i.mandatory,
+                    has_value: i.value.is_some(),
+                    met: i.met,
+                    points: i.points,
+                    max_points: i.max_points,
+                    gap,
+                    shortfall: i
+                        .shortfall
+                        .as_ref()
+                        .map(|s| s.text.clone())
+                        .unwrap_or_default(),
+                }
+            })
+            .collect(),
+        groups: card
+            .groups
+            .iter()
+            .map(|g| pb::GroupResult {
+                code: g.code.clone(),
+                name: g.name.clone(),
+                points: g.points,
+                max_points: g.max_points,
+            })
+            .collect(),
+        total_points: card.total,
+        max_points: card.max_total,
+        complete: card.complete,
+        failing: card.failing.clone(),
+    }
+}
+
+/// The criteria module's violations as request field violations under
+/// `prefix` (e.g. `values[2]`).
+pub fn add_violations(
+    into: &mut chiso_server::Violations,
+    prefix: &str,
+    found: &criteria::Violations,
+) {
+    for v in found.iter() {
+        let path = match (prefix.is_empty(), v.path.is_empty()) {
+            (true, _) => v.path.clone(),
+            (false, true) => prefix.to_owned(),
+            (false, false) => format!("{prefix}.{}", v.path),
+        };
+        into.add(path, v.message.clone());
+    }
+}
