@@ -182,6 +182,21 @@ pub fn plan(
     // Every code a row lists, accepted or not.
     let listed: HashSet<&str> = rows.iter().map(|r| r.code.as_str()).collect();
     let predecessors_named: HashSet<&str> = lineage.iter().map(|l| l.old_code.as_str()).collect();
+    // (name, kind) of the units whose codes the snapshot does not list: a row
+    // with one of them may be that unit under another code (rule 3), even a
+    // code it held before.
+    let unlisted: HashSet<(&str, Kind)> = state
+        .current_by_id
+        .values()
+        .filter(|v| !listed.contains(v.code.as_str()))
+        .map(|v| (v.name.as_str(), v.kind))
+        .collect();
+    let retired_reason = |row: &RowIn, until: &Date| {
+        format!(
+            "{} {} is a unit that no longer exists (its code ended on {until}); a snapshot cannot bring it back without a lineage row",
+            row.code, row.name
+        )
+    };
 
     // Checks each row can fail on its own.
     let mut first_at: HashMap<&str, usize> = HashMap::new();
@@ -243,6 +258,7 @@ pub fn plan(
         }
         if !successors_named.contains(row.code.as_str())
             && !state.current_by_code.contains_key(row.code.as_str())
+            && !unlisted.contains(&(row.name.as_str(), kind))
             && let Some(until) = state.retired.get(&(row.code.as_str(), row.name.as_str()))
         {
             reject_row(
@@ -250,10 +266,7 @@ pub fn plan(
                 &mut bad_row,
                 i,
                 "code",
-                format!(
-                    "{} {} is a unit that no longer exists (its code ended on {until}); a snapshot cannot bring it back without a lineage row",
-                    row.code, row.name
-                ),
+                retired_reason(row, until),
             );
         }
     }
@@ -546,17 +559,15 @@ pub fn plan(
         };
         let from_nothing = existing.is_none() && !predecessors.contains_key(row.code.as_str());
         if from_nothing && parent_first_seen == Some(false) {
-            reject_row(
-                &mut plan.rejected,
-                &mut bad_row,
-                i,
-                "code",
-                format!(
+            let reason = match state.retired.get(&(row.code.as_str(), row.name.as_str())) {
+                Some(until) => retired_reason(row, until),
+                None => format!(
                     "{} {} would be a new unit, but no lineage row names the units it was formed from; \
                      a unit cannot appear out of nothing in a province already recorded",
                     row.code, row.name
                 ),
-            );
+            };
+            reject_row(&mut plan.rejected, &mut bad_row, i, "code", reason);
             continue;
         }
         first_seen.insert(&row.code, parent_first_seen.unwrap_or(from_nothing));

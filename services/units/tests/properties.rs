@@ -234,8 +234,8 @@ impl Snapshot {
 
 /// Builds the snapshots of a scenario. Every snapshot is one the importer must
 /// accept: codes and names unique, parents present, and every unit with a
-/// code not held the day before either a recode (same name, kind and parent;
-/// a (code, name) pair never seen) or named in lineage rows.
+/// code not held the day before either a recode (same name, kind and parent,
+/// possibly back to a code it held before) or named in lineage rows.
 fn snapshots(s: &Scenario) -> Vec<Snapshot> {
     let mut next_mid = 0;
     let mut new_mid = || {
@@ -279,12 +279,6 @@ fn snapshots(s: &Scenario) -> Vec<Snapshot> {
         units,
         lineage: Vec::new(),
     }];
-    let mut ever: HashSet<(String, String)> = out[0]
-        .units
-        .iter()
-        .map(|u| (u.code.clone(), u.name.clone()))
-        .collect();
-
     for (gap, ops) in &s.steps {
         let prev = out.last().expect("a previous snapshot");
         let prev_codes: HashSet<String> = prev.units.iter().map(|u| u.code.clone()).collect();
@@ -362,7 +356,6 @@ fn snapshots(s: &Scenario) -> Vec<Snapshot> {
                         || predecessors.contains(&u.mid)
                         || prev_codes.contains(code)
                         || !code_free(&cur, code)
-                        || ever.contains(&(code.to_owned(), u.name.clone()))
                     {
                         continue;
                     }
@@ -496,7 +489,6 @@ fn snapshots(s: &Scenario) -> Vec<Snapshot> {
         }
         // Districts before communes, then by code: the order GSO lists them.
         cur.sort_by(|x, y| (!x.district, &x.code).cmp(&(!y.district, &y.code)));
-        ever.extend(cur.iter().map(|u| (u.code.clone(), u.name.clone())));
         let date = date_after(prev.date, *gap);
         out.push(Snapshot {
             date,
@@ -821,15 +813,27 @@ fn the_generator_covers_every_operation() {
                 seen.insert("code taken by a new unit");
             }
         }
-        // A code used again later by a unit of another name.
+        // A code used again later by a unit of another name; a unit given
+        // back a code it held before.
         let mut holders: HashMap<&str, HashSet<&str>> = HashMap::new();
+        let mut codes_of: HashMap<usize, Vec<&str>> = HashMap::new();
         for snap in &snaps {
             for u in &snap.units {
                 holders.entry(&u.code).or_default().insert(&u.name);
+                let codes = codes_of.entry(u.mid).or_default();
+                if codes.last() != Some(&u.code.as_str()) {
+                    codes.push(&u.code);
+                }
             }
         }
         if holders.values().any(|names| names.len() > 1) {
             seen.insert("code reused for another name");
+        }
+        if codes_of.values().any(|codes| {
+            let distinct: HashSet<&&str> = codes.iter().collect();
+            distinct.len() < codes.len()
+        }) {
+            seen.insert("recode back");
         }
     }
     for kind in [
@@ -842,6 +846,7 @@ fn the_generator_covers_every_operation() {
         "merge",
         "code taken by a new unit",
         "code reused for another name",
+        "recode back",
     ] {
         assert!(seen.contains(kind), "no scenario has a {kind}: {seen:?}");
     }

@@ -435,6 +435,36 @@ fn a_retired_unit_cannot_come_back_without_lineage() {
 }
 
 #[test]
+fn a_unit_recoded_back_to_a_code_it_held_before_is_a_recode() {
+    // 15502 became 15510 on 2021-01-01; now GSO gives it 15502 again.
+    let mut h = history();
+    h[6].valid_to = Some(date!(2021 - 01 - 01));
+    h.push(Version {
+        code: "15510".to_owned(),
+        valid_from: date!(2021 - 01 - 01),
+        valid_to: None,
+        ..h[6].clone()
+    });
+    let p = plan(&h, ON, &rows(), &[], NEXT);
+    assert_eq!(p.rejected, vec![]);
+    let now = facts(7, "15502", "Xã Xuân Trường", Kind::Xa, Some(3));
+    let before = facts(7, "15510", "Xã Xuân Trường", Kind::Xa, Some(3));
+    assert_eq!(p.changes, vec![change(Change::Recode, now, Some(before))]);
+
+    // Under another parent it is no recode: then it is the retired pair
+    // coming back, and refused as such.
+    let mut rows = rows();
+    rows[6].parent_code = "380".to_owned();
+    let p = plan(&h, ON, &rows, &[], NEXT);
+    assert_eq!(rejections(&p), vec![(List::Rows, 6, "code")]);
+    assert!(
+        p.rejected[0].reason.contains("no longer exists"),
+        "{}",
+        p.rejected[0].reason
+    );
+}
+
+#[test]
 fn a_retired_code_and_name_come_back_with_lineage_as_a_new_unit() {
     let p = plan(
         &history_with_15502_retired(),
