@@ -314,8 +314,9 @@ pub fn plan(
         }
     }
 
-    // Scope: the current subtrees of the listed provinces and of the lineage
-    // predecessors.
+    // Scope: the current subtrees of the listed provinces, and of the lineage
+    // predecessors that go wholly or that the snapshot lists (a predecessor
+    // elsewhere that gives only part of itself goes on where it is).
     let mut scope: HashSet<i64> = HashSet::new();
     for (i, row) in rows.iter().enumerate() {
         if !bad_row[i]
@@ -326,7 +327,9 @@ pub fn plan(
         }
     }
     for l in lineage {
-        if let Some(v) = state.current_by_code.get(l.old_code.as_str()) {
+        if let Some(v) = state.current_by_code.get(l.old_code.as_str())
+            && (l.part == Some(Part::Full) || listed.contains(l.old_code.as_str()))
+        {
             state.collect_subtree(v.unit_id, &mut scope);
         }
     }
@@ -681,7 +684,14 @@ pub fn plan(
         }
         ending.extend(orphans);
     }
-    let mut scope_sorted: Vec<i64> = scope.iter().copied().collect();
+    // Predecessors outside the scope only record their splits.
+    let mut scope_sorted: Vec<i64> = scope
+        .iter()
+        .copied()
+        .chain(plan.links.iter().map(|l| l.old_unit_id))
+        .collect::<HashSet<i64>>()
+        .into_iter()
+        .collect();
     scope_sorted.sort_unstable();
     for id in scope_sorted {
         let v = state.current_by_id[&id];

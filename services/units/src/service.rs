@@ -1,6 +1,7 @@
 //! `chiso.units.v1.UnitsService`: parses requests into checked values, asks
 //! the repository, and shapes answers.
 
+use std::collections::HashSet;
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -174,6 +175,24 @@ impl Units {
             return Err(UnitsError::FailedPrecondition(format!(
                 "provinces {} already have an import effective {latest}; snapshots must be imported in date order",
                 plan.provinces.join(", ")
+            )));
+        }
+        // Another province's later import may have dated facts of a unit this
+        // snapshot would end or change (through lineage): ending its
+        // current facts on an earlier date would corrupt them.
+        let rewritten: HashSet<i64> = plan
+            .ended
+            .iter()
+            .chain(&plan.updated)
+            .map(|f| f.unit_id)
+            .collect();
+        if let Some(later) = history
+            .iter()
+            .find(|v| v.valid_from > date && rewritten.contains(&v.unit_id))
+        {
+            return Err(UnitsError::FailedPrecondition(format!(
+                "{} {} has facts recorded from {}, after this snapshot's date {date}; snapshots must be imported in date order",
+                later.code, later.name, later.valid_from
             )));
         }
         response.import_id = import_id;

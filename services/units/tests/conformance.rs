@@ -95,6 +95,7 @@ on_every_backend!(
     a_retry_with_the_same_request_id_gets_the_first_answer,
     a_request_id_cannot_be_reused_for_another_snapshot,
     imports_must_come_in_date_order,
+    a_late_import_cannot_end_a_unit_changed_later_elsewhere,
     malformed_requests_name_the_bad_field,
     unknown_codes_and_ids_are_not_found,
     calls_need_a_caller_and_imports_an_admin,
@@ -831,6 +832,65 @@ async fn imports_must_come_in_date_order(env: Env) {
         import(units, later).await.unwrap().summary.unwrap().renamed,
         1
     );
+}
+
+async fn a_late_import_cannot_end_a_unit_changed_later_elsewhere(env: Env) {
+    let units = &env.units;
+    import(units, small_province(date(2022, 1, 1)))
+        .await
+        .unwrap();
+    let neighbour = |effective, rows: Vec<pb::SnapshotRow>, lineage| pb::ImportSnapshotRequest {
+        effective_date: effective,
+        rows: [vec![row("91", "Tỉnh Bên", pb::UnitKind::Tinh, "")], rows].concat(),
+        lineage,
+        source: "conformance".to_owned(),
+        ..Default::default()
+    };
+    import(
+        units,
+        neighbour(
+            date(2022, 1, 1),
+            vec![row("31001", "Xã Cũ", pb::UnitKind::Xa, "91")],
+            vec![],
+        ),
+    )
+    .await
+    .unwrap();
+    // Province 90 renames 30001 in 2024…
+    let mut renamed = small_province(date(2024, 1, 1));
+    renamed.rows[3].name = "Xã An Mới".to_owned();
+    import(units, renamed).await.unwrap();
+    let written = footprint(units).await;
+
+    // …then province 91 says 30001 went wholly into one of its communes in
+    // 2023: that would end facts recorded from 2024.
+    let late = neighbour(
+        date(2023, 6, 1),
+        vec![
+            row("31001", "Xã Cũ", pb::UnitKind::Xa, "91"),
+            row("31002", "Xã Mới", pb::UnitKind::Xa, "91"),
+        ],
+        vec![pb::LineageRow {
+            old_code: "30001".to_owned(),
+            new_code: "31002".to_owned(),
+            part: pb::LineagePart::Full as i32,
+        }],
+    );
+    let status = import(units, late.clone()).await.expect_err("out of order");
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert!(status.message().contains("30001"), "{status:?}");
+    assert_eq!(footprint(units).await, written);
+
+    // Giving only part of itself, 30001 goes on in province 90.
+    let mut partial = late;
+    partial.lineage[0].part = pb::LineagePart::Partial as i32;
+    let response = import(units, partial).await.unwrap();
+    assert_eq!(response.summary.unwrap().split, 1);
+    let an = get(units, code("30001"), date(2025, 1, 1))
+        .await
+        .unit
+        .unwrap();
+    assert_eq!((an.name.as_str(), an.valid_to), ("Xã An Mới", None));
 }
 
 async fn malformed_requests_name_the_bad_field(env: Env) {

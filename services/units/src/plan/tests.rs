@@ -531,10 +531,7 @@ fn a_duplicate_district_takes_its_children_with_it() {
 
 #[test]
 fn a_code_held_outside_the_snapshots_provinces_cannot_be_taken() {
-    let mut h = history();
-    h.push(version(8, "40", "Tỉnh Nghệ An", Kind::Tinh, None));
-    h.push(version(9, "412", "Huyện Quế Phong", Kind::Huyen, Some(8)));
-    h.push(version(10, "16681", "Xã Tri Lễ", Kind::Xa, Some(9)));
+    let h = history_with_nghe_an();
     let mut rows = rows();
     rows.push(row("16681", "Xã Tri Lễ", Kind::Xa, "395"));
     let p = plan(&h, ON, &rows, &[], 11);
@@ -546,6 +543,90 @@ fn a_code_held_outside_the_snapshots_provinces_cannot_be_taken() {
     );
     // Nghệ An is not this snapshot's business.
     assert!(p.is_noop());
+}
+
+/// [`history`] with province 40: district 412 (9) and commune 16681 (10).
+fn history_with_nghe_an() -> Vec<Version> {
+    let mut h = history();
+    h.push(version(8, "40", "Tỉnh Nghệ An", Kind::Tinh, None));
+    h.push(version(9, "412", "Huyện Quế Phong", Kind::Huyen, Some(8)));
+    h.push(version(10, "16681", "Xã Tri Lễ", Kind::Xa, Some(9)));
+    h
+}
+
+#[test]
+fn a_unit_of_another_province_giving_part_of_itself_goes_on_there() {
+    let mut rows = rows();
+    rows.push(row("15505", "Xã Xuân Mới", Kind::Xa, "395"));
+    let p = plan(
+        &history_with_nghe_an(),
+        ON,
+        &rows,
+        &[lineage("16681", "15505", Part::Partial)],
+        11,
+    );
+    assert_eq!(p.rejected, vec![]);
+    let new = facts(11, "15505", "Xã Xuân Mới", Kind::Xa, Some(3));
+    assert_eq!(p.links, vec![link(10, 11, Part::Partial)]);
+    let tri_le = facts(10, "16681", "Xã Tri Lễ", Kind::Xa, Some(9));
+    assert_eq!(
+        p.changes,
+        vec![
+            establish(new),
+            ChangeRecord {
+                change: Change::Split,
+                facts: tri_le,
+                previous: None,
+                related_unit_id: Some(11),
+                part: Some(Part::Partial),
+            }
+        ]
+    );
+    assert_eq!(p.ended, vec![], "Xã Tri Lễ still exists in Nghệ An");
+}
+
+#[test]
+fn a_unit_of_another_province_going_wholly_into_a_new_one_ends() {
+    let mut rows = rows();
+    rows.push(row("15505", "Xã Xuân Mới", Kind::Xa, "395"));
+    let p = plan(
+        &history_with_nghe_an(),
+        ON,
+        &rows,
+        &[lineage("16681", "15505", Part::Full)],
+        11,
+    );
+    assert_eq!(p.rejected, vec![]);
+    assert_eq!(p.links, vec![link(10, 11, Part::Full)]);
+    assert_eq!(p.count(Change::Merge), 1);
+    assert_eq!(
+        p.ended,
+        vec![facts(10, "16681", "Xã Tri Lễ", Kind::Xa, Some(9))]
+    );
+}
+
+#[test]
+fn a_unit_named_in_lineage_can_move_to_another_province() {
+    let mut rows = rows();
+    rows.push(row("16681", "Xã Tri Lễ", Kind::Xa, "395"));
+    let p = plan(
+        &history_with_nghe_an(),
+        ON,
+        &rows,
+        &[lineage("16681", "16681", Part::Full)],
+        11,
+    );
+    assert_eq!(p.rejected, vec![]);
+    let moved = facts(10, "16681", "Xã Tri Lễ", Kind::Xa, Some(3));
+    assert_eq!(
+        p.changes,
+        vec![change(
+            Change::Reparent,
+            moved,
+            Some(facts(10, "16681", "Xã Tri Lễ", Kind::Xa, Some(9)))
+        )]
+    );
+    assert_eq!(p.ended, vec![]);
 }
 
 #[test]
