@@ -10,52 +10,13 @@ use chiso_proto::assessment::v1::{
     criteria_service_client::CriteriaServiceClient,
 };
 use chiso_server::field_violations;
-use chiso_tests::TestApp;
+use chiso_tests::{TestApp, evidence, meeting};
 use tonic::Code;
 
 /// A Thọ Xuân commune (Thị trấn Thọ Xuân) and its district.
 const COMMUNE: &str = "15499";
 const NEIGHBOUR: &str = "15502";
 const DISTRICT: &str = "395";
-
-fn evidence() -> Option<pb::Evidence> {
-    Some(pb::Evidence {
-        document_number: "12/BC-UBND".into(),
-        link: String::new(),
-        note: "báo cáo năm".into(),
-    })
-}
-
-/// A value that meets `ind`.
-fn meeting(ind: &pb::Indicator) -> pb::IndicatorValue {
-    use pb::indicator_value::Value as V;
-    let at_most = ind.comparison == pb::Comparison::AtMost as i32;
-    let value = match pb::IndicatorKind::try_from(ind.kind).unwrap() {
-        pb::IndicatorKind::YesNo => V::Yes(true),
-        pb::IndicatorKind::Choice => {
-            V::Choice(ind.options.iter().find(|o| o.meets).unwrap().code.clone())
-        }
-        pb::IndicatorKind::Ratio => V::Ratio(pb::Ratio {
-            numerator: if at_most { 0.0 } else { 100.0 },
-            denominator: 100.0,
-        }),
-        pb::IndicatorKind::Count => V::Count(
-            ind.tiers
-                .iter()
-                .map(|t| t.at_least)
-                .max()
-                .unwrap_or(0)
-                .max(ind.threshold as i64),
-        ),
-        pb::IndicatorKind::Target => V::Number(ind.threshold),
-        pb::IndicatorKind::Unspecified => panic!("indicator without a kind"),
-    };
-    pb::IndicatorValue {
-        indicator_code: ind.code.clone(),
-        value: Some(value),
-        evidence: evidence(),
-    }
-}
 
 async fn commune_set(app: &TestApp) -> pb::CriteriaSet {
     let mut criteria =

@@ -11,7 +11,11 @@ use chiso_assessment::units_client::UnitsDirectory;
 use chiso_auth::{AuthInterceptor, Issuer, Role, Verifier};
 use chiso_proto::assessment::v1::assessment_service_server::AssessmentServiceServer;
 use chiso_proto::assessment::v1::criteria_service_server::CriteriaServiceServer;
+use chiso_proto::reporting::v1::reporting_service_server::ReportingServiceServer;
+use chiso_proto::reporting::v1::targets_service_server::TargetsServiceServer;
 use chiso_proto::units::v1::units_service_server::UnitsServiceServer;
+use chiso_reporting::hierarchy::Hierarchy;
+use chiso_reporting::{Projection, Projector, Reporting};
 use chiso_server::{ServeOptions, Server};
 use chiso_storage::{Db, Migrations};
 use chiso_units::Units;
@@ -23,9 +27,11 @@ use crate::config::Config;
 pub const UNITS_SERVICE: &str = "chiso.units.v1.UnitsService";
 pub const CRITERIA_SERVICE: &str = "chiso.assessment.v1.CriteriaService";
 pub const ASSESSMENT_SERVICE: &str = "chiso.assessment.v1.AssessmentService";
+pub const TARGETS_SERVICE: &str = "chiso.reporting.v1.TargetsService";
+pub const REPORTING_SERVICE: &str = "chiso.reporting.v1.ReportingService";
 
 /// The services `chiso migrate` knows.
-pub const SERVICES: [&str; 2] = ["units", "assessment"];
+pub const SERVICES: [&str; 3] = ["units", "assessment", "reporting"];
 
 /// The SQLite URL of a service's file in a data directory.
 pub fn sqlite_url(data_dir: &Path, service: &str) -> String {
@@ -39,6 +45,7 @@ fn migrations(service: &str) -> anyhow::Result<&'static Migrations> {
     match service {
         "units" => Ok(&chiso_units::MIGRATIONS),
         "assessment" => Ok(&chiso_assessment::MIGRATIONS),
+        "reporting" => Ok(&chiso_reporting::MIGRATIONS),
         other => anyhow::bail!(
             "unknown service {other:?} (expected one of {})",
             SERVICES.join(", ")
@@ -63,6 +70,10 @@ pub struct Embedded {
     pub units_db: Db,
     pub assessments: Assessments,
     pub assessment_db: Db,
+    pub reporting: Reporting,
+    pub reporting_db: Db,
+    pub projector: Projector,
+    pub hierarchy: Hierarchy,
     pub verifier: Arc<Verifier>,
 }
 
@@ -94,8 +105,8 @@ pub async fn open_embedded(
         chiso_auth::NATIONAL_SCOPE,
         Duration::from_secs(366 * 24 * 3600),
     )?;
-    let units_url = format!("http://{}", listener.local_addr()?);
-    let directory = UnitsDirectory::new(&units_url, &service_token).map_err(anyhow::Error::msg)?;
+    let own_url = format!("http://{}", listener.local_addr()?);
+    let directory = UnitsDirectory::new(&own_url, &service_token).map_err(anyhow::Error::msg)?;
     let assessment_db = open_database("assessment", &sqlite_url(data_dir, "assessment")).await?;
     let assessments = Assessments::new(assessment_db.clone(), directory, shutdown);
     let published = chiso_assessment::publish_defaults(assessments.repo())
@@ -104,11 +115,35 @@ pub async fn open_embedded(
     if published > 0 {
         tracing::info!(published, "published the shipped criteria sets");
     }
+
+    let reporting_token = Issuer::hs256(&secret).issue(
+        "chiso-reporting",
+        &[Role::Service],
+        chiso_auth::NATIONAL_SCOPE,
+        Duration::from_secs(366 * 24 * 3600),
+    )?;
+    let reporting_db = open_database("reporting", &sqlite_url(data_dir, "reporting")).await?;
+    let projection = Projection::new(reporting_db.clone());
+    let hierarchy = Hierarchy::new(&own_url, &reporting_token).map_err(anyhow::Error::msg)?;
+    let projector = Projector::new(projection.clone(), &own_url, &reporting_token)
+        .map_err(anyhow::Error::msg)?;
+    let reporting = Reporting::new(projection, hierarchy.clone());
+    let targets = reporting
+        .load_plan()
+        .await
+        .map_err(|e| anyhow::anyhow!("loading the Thanh Hóa plan: {e}"))?;
+    if targets > 0 {
+        tracing::info!(targets, "loaded the Thanh Hóa targets");
+    }
     Ok(Embedded {
         units,
         units_db,
         assessments,
         assessment_db,
+        reporting,
+        reporting_db,
+        projector,
+        hierarchy,
         verifier: Arc::new(Verifier::hs256(&secret)),
     })
 }
@@ -121,10 +156,22 @@ impl Embedded {
         grace: Duration,
     ) -> anyhow::Result<()> {
         let auth = AuthInterceptor::new(self.verifier);
+        // The projector and the hierarchy cache follow their streams from
+        // this same server once it listens; they retry until it does.
+        tokio::spawn(self.projector.run(shutdown.clone()));
+        tokio::spawn(self.hierarchy.follow_changes(shutdown.clone()));
         Server::new()
             .add_service(
                 UNITS_SERVICE,
                 UnitsServiceServer::with_interceptor(self.units, auth.clone()),
+            )
+            .add_service(
+                TARGETS_SERVICE,
+                TargetsServiceServer::with_interceptor(self.reporting.clone(), auth.clone()),
+            )
+            .add_service(
+                REPORTING_SERVICE,
+                ReportingServiceServer::with_interceptor(self.reporting, auth.clone()),
             )
             .add_service(
                 CRITERIA_SERVICE,
@@ -136,6 +183,7 @@ impl Embedded {
             )
             .follow_database(self.units_db)
             .follow_database(self.assessment_db)
+            .follow_database(self.reporting_db)
             .serve(listener, shutdown, ServeOptions { grace })
             .await
     }

@@ -15,6 +15,11 @@ pub mod chiso {
             tonic::include_proto!("chiso.assessment.v1");
         }
     }
+    pub mod reporting {
+        pub mod v1 {
+            tonic::include_proto!("chiso.reporting.v1");
+        }
+    }
     pub mod units {
         pub mod v1 {
             tonic::include_proto!("chiso.units.v1");
@@ -22,7 +27,7 @@ pub mod chiso {
     }
 }
 
-pub use chiso::{assessment, units};
+pub use chiso::{assessment, reporting, units};
 
 mod date;
 

@@ -230,9 +230,15 @@ pub mod testing {
         /// A new, empty PostgreSQL database, or `None` when
         /// `CHISO_TEST_DATABASE_URL` is not set.
         pub async fn postgres() -> Result<Option<TestDb>, StorageError> {
-            let Ok(admin_url) = std::env::var(POSTGRES_ENV) else {
-                return Ok(None);
-            };
+            match std::env::var(POSTGRES_ENV) {
+                Ok(admin_url) => TestDb::postgres_on(&admin_url).await.map(Some),
+                Err(_) => Ok(None),
+            }
+        }
+
+        /// A new, empty database on the PostgreSQL server at `admin_url`.
+        pub async fn postgres_on(admin_url: &str) -> Result<TestDb, StorageError> {
+            let admin_url = admin_url.to_owned();
             let name = unique("chiso_test");
             let admin = Db::connect(&admin_url).await?;
             sqlx::query(&format!("CREATE DATABASE {name}"))
@@ -241,11 +247,11 @@ pub mod testing {
             admin.close().await;
             let url = with_database(&admin_url, &name);
             let db = Db::connect(&url).await?;
-            Ok(Some(TestDb {
+            Ok(TestDb {
                 db,
                 url,
                 cleanup: Cleanup::Postgres { admin_url, name },
-            }))
+            })
         }
     }
 

@@ -192,6 +192,7 @@ pub fn scorecard_to_pb(set: &CriteriaSet, card: &Scorecard) -> pb::Scorecard {
                         .as_ref()
                         .map(|s| s.text.clone())
                         .unwrap_or_default(),
+                    measured: i.measured,
                 }
             })
             .collect(),

@@ -1,0 +1,301 @@
+//! Reporting from outside: an approval shows in the province's progress as
+//! soon as the projection reflects its event.
+
+use std::time::{Duration, Instant};
+
+use chiso_auth::Role;
+use chiso_proto::assessment::v1::{
+    self as apb, assessment_service_client::AssessmentServiceClient,
+    criteria_service_client::CriteriaServiceClient,
+};
+use chiso_proto::reporting::v1::{
+    self as pb, reporting_service_client::ReportingServiceClient,
+    targets_service_client::TargetsServiceClient,
+};
+use chiso_tests::{TestApp, meeting};
+use tonic::Code;
+
+/// Approves Thị trấn Thọ Xuân's complete 2023 assessment; returns the
+/// sequence of the approval event.
+async fn approve_tho_xuan_2023(app: &TestApp) -> i64 {
+    let set = CriteriaServiceClient::new(app.authed(&app.token(&[Role::Reader], "VN")).await)
+        .get_criteria_set(apb::GetCriteriaSetRequest {
+            id: "th-commune-2023".into(),
+            version: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .criteria_set
+        .unwrap();
+    let commune = app.token(&[Role::Submitter], "15499");
+    let district = app.token(&[Role::Reviewer], "395");
+    let province = app.token(&[Role::Approver], "38");
+    let mut as_commune = AssessmentServiceClient::new(app.authed(&commune).await);
+    as_commune
+        .upsert_indicator_values(apb::UpsertIndicatorValuesRequest {
+            unit_code: "15499".into(),
+            year: 2023,
+            values: set.indicators.iter().map(meeting).collect(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    as_commune
+        .submit_assessment(apb::SubmitAssessmentRequest {
+            unit_code: "15499".into(),
+            year: 2023,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    AssessmentServiceClient::new(app.authed(&district).await)
+        .verify_assessment(apb::VerifyAssessmentRequest {
+            unit_code: "15499".into(),
+            year: 2023,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    AssessmentServiceClient::new(app.authed(&province).await)
+        .approve_assessment(apb::ApproveAssessmentRequest {
+            unit_code: "15499".into(),
+            year: 2023,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // The approval is the latest event.
+    let mut events =
+        AssessmentServiceClient::new(app.authed(&app.token(&[Role::Service], "VN")).await)
+            .watch_assessment_events(apb::WatchAssessmentEventsRequest { after_sequence: 0 })
+            .await
+            .unwrap()
+            .into_inner();
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(10), events.message())
+            .await
+            .expect("events arrive")
+            .unwrap()
+            .unwrap()
+            .event
+            .unwrap();
+        if event.kind == apb::EventKind::Approved as i32 {
+            return event.sequence;
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_approval_shows_in_progress_once_its_event_is_reflected() {
+    let app = TestApp::spawn().await;
+    let seq = approve_tho_xuan_2023(&app).await;
+    let mut reporting =
+        ReportingServiceClient::new(app.authed(&app.token(&[Role::Reader], "38")).await);
+
+    // Wait for the projection to reach the approval's event, then check.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let progress = loop {
+        let p = reporting
+            .get_progress(pb::GetProgressRequest {
+                scope_code: "38".into(),
+                year: 2023,
+                level: 0,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if p.reflects_sequence >= seq {
+            break p;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the projection never reached event {seq}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        progress.rows.len(),
+        27,
+        "a row per district-level unit of 2023"
+    );
+    let tho_xuan = progress
+        .rows
+        .iter()
+        .find(|r| r.unit.as_ref().is_some_and(|u| u.code == "395"))
+        .unwrap();
+    assert_eq!(tho_xuan.units, 30);
+    assert_eq!(tho_xuan.completed_in_year, 1);
+    assert_eq!(tho_xuan.statuses.as_ref().unwrap().approved, 1);
+    let totals = progress.totals.unwrap();
+    assert_eq!(
+        (
+            totals.units,
+            totals.completed_in_year,
+            totals.completed_cumulative
+        ),
+        (559, 1, 1)
+    );
+    let yearly = progress
+        .targets
+        .iter()
+        .find(|t| t.target.as_ref().unwrap().id == "th-qd969-communes-2023")
+        .expect("the QĐ 969 target for 2023");
+    assert_eq!(
+        (yearly.current, yearly.goal, yearly.met, yearly.gap),
+        (1.0, 132.0, false, 131.0)
+    );
+
+    // Scorecard, ranking and breakdown reflect it too.
+    let card = reporting
+        .get_scorecard(pb::GetScorecardRequest {
+            unit_code: "15499".into(),
+            year: 2023,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(card.scorecard.unwrap().complete);
+    let ranking = reporting
+        .list_rankings(pb::ListRankingsRequest {
+            scope_code: "395".into(),
+            level: 0,
+            year: 2023,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ranking.entries.len(), 1);
+    assert_eq!(
+        (
+            ranking.entries[0].rank,
+            ranking.entries[0].unit_code.as_str()
+        ),
+        (1, "15499")
+    );
+    let breakdown = reporting
+        .get_indicator_breakdown(pb::GetIndicatorBreakdownRequest {
+            scope_code: "38".into(),
+            level: 0,
+            year: 2023,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(breakdown.indicators.len(), 37);
+    assert!(
+        breakdown
+            .indicators
+            .iter()
+            .all(|i| i.share_percent == 100.0)
+    );
+
+    // A commune's reader sees its own scorecard, not the province.
+    let mut neighbour =
+        ReportingServiceClient::new(app.authed(&app.token(&[Role::Reader], "15502")).await);
+    let denied = neighbour
+        .get_progress(pb::GetProgressRequest {
+            scope_code: "38".into(),
+            year: 2023,
+            level: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_plan_is_loaded_and_targets_need_the_province_admin() {
+    let app = TestApp::spawn().await;
+    let mut reader = TargetsServiceClient::new(app.authed(&app.token(&[Role::Reader], "38")).await);
+    let targets = reader
+        .list_targets(pb::ListTargetsRequest {
+            scope_code: "38".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .targets;
+    let counts: Vec<i32> = targets
+        .iter()
+        .filter(|t| t.id.starts_with("th-qd969-communes-by-"))
+        .map(|t| t.count)
+        .collect();
+    assert_eq!(counts, [94, 226, 359, 477]);
+    assert!(targets.iter().all(|t| !t.source.is_empty()));
+
+    let target = pb::Target {
+        kind: pb::TargetKind::Share as i32,
+        title: "Mọi xã Thọ Xuân hoàn thành CĐS năm 2024".into(),
+        scope_code: "395".into(),
+        level: chiso_proto::units::v1::UnitLevel::Commune as i32,
+        year: 2024,
+        share_percent: 100.0,
+        source: "Kế hoạch huyện".into(),
+        ..Default::default()
+    };
+    let denied = reader
+        .create_target(pb::CreateTargetRequest {
+            target: Some(target.clone()),
+            validate_only: false,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let mut district_admin =
+        TargetsServiceClient::new(app.authed(&app.token(&[Role::Admin], "395")).await);
+    assert_eq!(
+        district_admin
+            .create_target(pb::CreateTargetRequest {
+                target: Some(target.clone()),
+                validate_only: false,
+            })
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
+    let mut province_admin =
+        TargetsServiceClient::new(app.authed(&app.token(&[Role::Admin], "38")).await);
+    let created = province_admin
+        .create_target(pb::CreateTargetRequest {
+            target: Some(target),
+            validate_only: false,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .target
+        .unwrap();
+    assert!(!created.id.is_empty());
+    let bad = province_admin
+        .create_target(pb::CreateTargetRequest {
+            target: Some(pb::Target {
+                kind: pb::TargetKind::Share as i32,
+                scope_code: "38".into(),
+                year: 2024,
+                share_percent: 140.0,
+                ..Default::default()
+            }),
+            validate_only: true,
+        })
+        .await
+        .unwrap_err();
+    let fields: Vec<_> = chiso_server::field_violations(&bad)
+        .into_iter()
+        .map(|(f, _)| f)
+        .collect();
+    assert!(
+        fields.contains(&"target.share_percent".to_owned()),
+        "{fields:?}"
+    );
+    assert!(fields.contains(&"target.source".to_owned()), "{fields:?}");
+    province_admin
+        .delete_target(pb::DeleteTargetRequest { id: created.id })
+        .await
+        .unwrap();
+    app.stop().await.unwrap();
+}
