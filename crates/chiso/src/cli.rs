@@ -10,7 +10,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::app;
+use crate::assess_cli::AssessCommand;
 use crate::config::{Config, Overrides};
+use crate::criteria_cli::CriteriaCommand;
 use crate::units_cli::UnitsClientCommand;
 
 #[derive(Debug, Parser)]
@@ -41,6 +43,16 @@ pub enum Command {
     Assessment {
         #[command(subcommand)]
         command: AssessmentCommand,
+    },
+    /// Criteria set files: check, publish, list and show.
+    Criteria {
+        #[command(subcommand)]
+        command: CriteriaCommand,
+    },
+    /// A unit's yearly assessment: values, score, review and history.
+    Assess {
+        #[command(subcommand)]
+        command: AssessCommand,
     },
     /// Bring a service's database schema up to date.
     Migrate(MigrateArgs),
@@ -189,6 +201,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let listener = bind(config.listen).await?;
             app::serve_assessment(&config, listener, shutdown).await
         }
+        Command::Criteria { command } => command.run().await,
+        Command::Assess { command } => command.run().await,
         Command::Migrate(args) => {
             let overrides = Overrides {
                 data_dir: args.data_dir,

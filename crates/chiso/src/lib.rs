@@ -2,8 +2,10 @@
 //! command line, shared with the end-to-end tests.
 
 pub mod app;
+pub mod assess_cli;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod criteria_cli;
 pub mod output;
 pub mod units_cli;

@@ -86,6 +86,11 @@ impl Table {
     }
 }
 
+/// `1 problem`, `3 problems`.
+pub fn counted(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// Several tables printed as one answer: one JSON object keyed by section,
 /// CSV sections separated by a blank line.
 pub fn render_sections(sections: &[(&str, &Table)], output: Output) -> anyhow::Result<String> {

@@ -1,77 +1,11 @@
 //! The `chiso` binary as a person uses it: `chiso up`, then client commands
 //! against it, then SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_chiso");
+use std::process::Command;
 
-struct Up {
-    child: Child,
-    url: String,
-}
-
-impl Up {
-    /// Starts `chiso up` on an ephemeral port and waits for its "up" line.
-    fn start(data_dir: &std::path::Path) -> Up {
-        let mut child = Command::new(BIN)
-            .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .env("CHISO_LOG__FORMAT", "json")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start chiso up");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix("chiso is up on ") {
-                    let url = rest
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_owned();
-                    let _ = tx.send(url);
-                }
-            }
-        });
-        let url = rx
-            .recv_timeout(Duration::from_secs(120))
-            .expect("chiso up announces its address");
-        Up { child, url }
-    }
-
-    fn client(&self, data_dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-        Command::new(BIN)
-            .args(args)
-            .args(["--server", &self.url, "--data-dir"])
-            .arg(data_dir)
-            .env_remove("CHISO_TOKEN")
-            .output()
-            .expect("run a client command")
-    }
-
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("send SIGTERM");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "chiso up did not stop after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
+use common::{BIN, Up};
 
 #[test]
 fn up_serves_the_client_commands_and_stops_on_sigterm() {
