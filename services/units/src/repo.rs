@@ -501,6 +501,7 @@ impl Repo {
     /// `response` is what a retry with the same request id gets back.
     #[allow(clippy::too_many_arguments)]
     pub async fn apply(
+        &self,
         tx: &mut Transaction<'static, Any>,
         plan: &Plan,
         date: Date,
@@ -556,6 +557,7 @@ impl Repo {
 
         // New units, parents first (the plan lists them in level order).
         insert_batched(
+            self.db.backend(),
             tx,
             "INSERT INTO units (id, valid_from) VALUES ",
             2,
@@ -565,6 +567,7 @@ impl Repo {
         .await?;
         let new_versions: Vec<_> = plan.established.iter().chain(&plan.updated).collect();
         insert_batched(
+            self.db.backend(),
             tx,
             "INSERT INTO unit_versions (unit_id, valid_from, code, name, kind, level, parent_id) VALUES ",
             7,
@@ -581,6 +584,7 @@ impl Repo {
         )
         .await?;
         insert_batched(
+            self.db.backend(),
             tx,
             "INSERT INTO lineage (old_unit_id, new_unit_id, effective_date, part, import_id) VALUES ",
             5,
@@ -590,6 +594,7 @@ impl Repo {
         .await?;
         let numbered: Vec<_> = plan.changes.iter().zip(first_seq..).collect();
         insert_batched(
+            self.db.backend(),
             tx,
             "INSERT INTO unit_changes (seq, import_id, effective_date, change, unit_id, code, name, kind, parent_id, \
              prev_code, prev_name, prev_kind, prev_parent_id, related_unit_id, part) VALUES ",
@@ -640,14 +645,14 @@ type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
 /// Multi-row inserts, so a national snapshot is a few hundred statements
 /// rather than tens of thousands of round trips.
 async fn insert_batched<T>(
+    backend: chiso_storage::Backend,
     tx: &mut Transaction<'static, Any>,
     head: &str,
     columns: usize,
     items: &[T],
     bind: impl for<'q> Fn(AnyQuery<'q>, &T) -> AnyQuery<'q>,
 ) -> Result<(), UnitsError> {
-    // Well under SQLite's and PostgreSQL's limits on bound parameters.
-    let per_batch = (30_000 / columns).max(1);
+    let per_batch = (backend.batch_params() / columns).max(1);
     for chunk in items.chunks(per_batch) {
         let mut sql = String::with_capacity(head.len() + chunk.len() * columns * 6);
         sql.push_str(head);

@@ -208,16 +208,18 @@ impl Units {
             source: &request.source,
             imported_by,
         };
-        let applied = Repo::apply(
-            &mut tx,
-            &plan,
-            date,
-            import_id,
-            first_seq,
-            &meta,
-            &response.encode_to_vec(),
-        )
-        .await?;
+        let applied = self
+            .repo
+            .apply(
+                &mut tx,
+                &plan,
+                date,
+                import_id,
+                first_seq,
+                &meta,
+                &response.encode_to_vec(),
+            )
+            .await?;
         tx.commit().await?;
         tracing::info!(
             import_id,
