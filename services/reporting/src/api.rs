@@ -108,6 +108,41 @@ impl Reporting {
             .collect())
     }
 
+    /// The units existing on `date` that `id` is, or went into (following
+    /// successors through lineage).
+    async fn successors_on(&self, id: i64, date: time::Date) -> Result<Vec<i64>, ApiError> {
+        let mut found = Vec::new();
+        let mut todo = vec![(id, 0)];
+        let mut seen = HashSet::new();
+        while let Some((unit, depth)) = todo.pop() {
+            if !seen.insert(unit) || depth > 8 {
+                continue;
+            }
+            let lineage = self.hierarchy.lineage(unit).await?;
+            let ends = lineage
+                .unit
+                .valid_to
+                .as_ref()
+                .and_then(|d| chiso_proto::to_date(d).ok());
+            if ends.is_none_or(|end| end > date) {
+                found.push(unit);
+                continue;
+            }
+            for link in &lineage.successors {
+                let effective = link
+                    .effective_date
+                    .as_ref()
+                    .and_then(|d| chiso_proto::to_date(d).ok());
+                if let (Some(next), Some(effective)) = (link.unit.as_ref(), effective)
+                    && effective <= date
+                {
+                    todo.push((next.id, depth + 1));
+                }
+            }
+        }
+        Ok(found)
+    }
+
     async fn target_status(
         &self,
         t: &pb::Target,
@@ -277,15 +312,52 @@ impl ReportingService for Reporting {
         check_year(req.year, &mut v);
         let level = level_or(req.level, UnitLevel::Commune, &mut v);
         v.check()?;
+        let restate = match &req.restate_as_of {
+            None => None,
+            Some(d) => {
+                match chiso_proto::to_date(d) {
+                    Ok(d) if d >= year_end(req.year) => Some(d),
+                    Ok(d) => {
+                        return Err(ApiError::invalid(
+                        "restate_as_of",
+                        format!("{d} is before the end of {}; restating maps onto a later hierarchy", req.year),
+                    )
+                    .into());
+                    }
+                    Err(e) => return Err(ApiError::invalid("restate_as_of", e.to_string()).into()),
+                }
+            }
+        };
         let reflects = self.projection.cursor().await?;
-        let as_of = year_end(req.year);
+        let as_of = restate.unwrap_or_else(|| year_end(req.year));
         let scope = self.scope(&who, req.scope_code.trim(), as_of).await?;
-        let first = self.projection.first_completions().await?;
+        let mut first = self.projection.first_completions().await?;
         let states = self.projection.states(req.year).await?;
-        let status_by_unit: HashMap<i64, i32> = states
-            .iter()
-            .map(|s| (s.event.unit_id, s.event.status))
-            .collect();
+        let mut statuses_by_unit: HashMap<i64, Vec<i32>> = HashMap::new();
+        for s in &states {
+            statuses_by_unit
+                .entry(s.event.unit_id)
+                .or_default()
+                .push(s.event.status);
+        }
+        if let Some(date) = restate {
+            // Carry completions and statuses over to the units of `date`.
+            let mut restated_first: HashMap<i64, i32> = HashMap::new();
+            for (unit, year) in &first {
+                for later in self.successors_on(*unit, date).await? {
+                    let e = restated_first.entry(later).or_insert(*year);
+                    *e = (*e).min(*year);
+                }
+            }
+            let mut restated_statuses: HashMap<i64, Vec<i32>> = HashMap::new();
+            for (unit, list) in &statuses_by_unit {
+                for later in self.successors_on(*unit, date).await? {
+                    restated_statuses.entry(later).or_default().extend(list);
+                }
+            }
+            first = restated_first;
+            statuses_by_unit = restated_statuses;
+        }
 
         let children = self
             .hierarchy
@@ -300,7 +372,7 @@ impl ReportingService for Reporting {
             let counted = self.counted(child, level, as_of).await?;
             let mut statuses = pb::StatusCounts::default();
             for id in &counted {
-                if let Some(&s) = status_by_unit.get(id) {
+                for &s in statuses_by_unit.get(id).into_iter().flatten() {
                     count_status(&mut statuses, s);
                 }
             }
@@ -329,7 +401,8 @@ impl ReportingService for Reporting {
         let mut cache = HashMap::from([(req.year, states)]);
         let mut statuses = Vec::new();
         for t in self.projection.targets(&scope.unit.code).await? {
-            if t.year == req.year {
+            // Targets are judged in their own hierarchy, not a restated one.
+            if t.year == req.year && restate.is_none() {
                 statuses.push(self.target_status(&t, &first, &mut cache).await?);
             }
         }
@@ -543,4 +616,310 @@ impl ReportingService for Reporting {
             reflects_sequence: reflects,
         }))
     }
+    async fn get_trend(
+        &self,
+        request: Request<pb::GetTrendRequest>,
+    ) -> Result<Response<pb::GetTrendResponse>, Status> {
+        let who = caller(&request)?;
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        check_code("unit_code", req.unit_code.trim(), &mut v);
+        check_year(req.from_year, &mut v);
+        check_year(req.to_year, &mut v);
+        if req.from_year > req.to_year {
+            v.add(
+                "to_year",
+                format!("{} is before from_year {}", req.to_year, req.from_year),
+            );
+        }
+        let as_of = match req.as_of.as_ref().map(chiso_proto::to_date) {
+            Some(Ok(d)) => d,
+            Some(Err(e)) => {
+                v.add("as_of", e.to_string());
+                year_end(req.to_year.clamp(2000, 2100))
+            }
+            None => today(),
+        };
+        v.check()?;
+        let reflects = self.projection.cursor().await?;
+        let unit = self.scope(&who, req.unit_code.trim(), as_of).await?;
+        let mut by_unit_year: HashMap<(i64, i32), AssessmentState> = HashMap::new();
+        for s in self.projection.states(0).await? {
+            if (req.from_year..=req.to_year).contains(&s.event.year) {
+                by_unit_year.insert((s.event.unit_id, s.event.year), s);
+            }
+        }
+        let mut points = Vec::new();
+        for year in req.from_year..=req.to_year {
+            // The unit itself, or else the units it came from that existed
+            // in that year, back through lineage.
+            let mut todo = vec![(unit.unit.id, false, 0)];
+            let mut seen = HashSet::new();
+            let mut rows = Vec::new();
+            while let Some((id, predecessor, depth)) = todo.pop() {
+                if !seen.insert(id) || depth > 8 {
+                    continue;
+                }
+                if let Some(s) = by_unit_year.get(&(id, year)) {
+                    let card = s.event.scorecard.clone().unwrap_or_default();
+                    rows.push(pb::TrendPoint {
+                        year,
+                        unit_code: s.event.unit_code.clone(),
+                        unit_name: s.event.unit_name.clone(),
+                        predecessor,
+                        status: s.event.status,
+                        total_points: card.total_points,
+                        max_points: card.max_points,
+                        complete: card.complete,
+                    });
+                    continue;
+                }
+                for link in &self.hierarchy.lineage(id).await?.predecessors {
+                    let effective = link
+                        .effective_date
+                        .as_ref()
+                        .and_then(|d| chiso_proto::to_date(d).ok());
+                    if let (Some(prev), Some(effective)) = (link.unit.as_ref(), effective)
+                        && effective > year_end(year)
+                    {
+                        todo.push((prev.id, true, depth + 1));
+                    }
+                }
+            }
+            rows.sort_by(|a, b| a.unit_code.cmp(&b.unit_code));
+            points.extend(rows);
+        }
+        Ok(Response::new(pb::GetTrendResponse {
+            points,
+            reflects_sequence: reflects,
+        }))
+    }
+
+    type ExportReportStream = std::pin::Pin<
+        Box<dyn futures::Stream<Item = Result<pb::ExportReportResponse, Status>> + Send>,
+    >;
+
+    async fn export_report(
+        &self,
+        request: Request<pb::ExportReportRequest>,
+    ) -> Result<Response<Self::ExportReportStream>, Status> {
+        let who = caller(&request)?;
+        let report = request
+            .into_inner()
+            .report
+            .ok_or_else(|| ApiError::invalid("report", "name the report to export"))?;
+        use pb::export_report_request::Report;
+        let table: Vec<Vec<String>> = match report {
+            Report::Progress(r) => {
+                let p = self.get_progress(on_behalf(&who, r)).await?.into_inner();
+                let mut rows = vec![csv_header(&[
+                    "code",
+                    "name",
+                    "units",
+                    "completed_in_year",
+                    "completed_cumulative",
+                    "draft",
+                    "submitted",
+                    "verified",
+                    "approved",
+                    "returned",
+                ])];
+                for row in p.rows.iter().chain(p.totals.iter()) {
+                    let s = row.statuses.unwrap_or_default();
+                    let (code, name) = row
+                        .unit
+                        .as_ref()
+                        .map_or(("", "total"), |u| (u.code.as_str(), u.name.as_str()));
+                    rows.push(vec![
+                        code.to_owned(),
+                        name.to_owned(),
+                        row.units.to_string(),
+                        row.completed_in_year.to_string(),
+                        row.completed_cumulative.to_string(),
+                        s.draft.to_string(),
+                        s.submitted.to_string(),
+                        s.verified.to_string(),
+                        s.approved.to_string(),
+                        s.returned.to_string(),
+                    ]);
+                }
+                rows
+            }
+            Report::TargetProgress(r) => {
+                let p = self
+                    .list_target_progress(on_behalf(&who, r))
+                    .await?
+                    .into_inner();
+                let mut rows = vec![csv_header(&[
+                    "id", "title", "scope", "year", "current", "goal", "met", "gap", "source",
+                ])];
+                for t in p.targets {
+                    let target = t.target.unwrap_or_default();
+                    rows.push(vec![
+                        target.id,
+                        target.title,
+                        target.scope_code,
+                        target.year.to_string(),
+                        t.current.to_string(),
+                        t.goal.to_string(),
+                        t.met.to_string(),
+                        t.gap.to_string(),
+                        target.source,
+                    ]);
+                }
+                rows
+            }
+            Report::Scorecard(r) => {
+                let p = self.get_scorecard(on_behalf(&who, r)).await?.into_inner();
+                let mut rows = vec![csv_header(&[
+                    "code",
+                    "name",
+                    "group",
+                    "mandatory",
+                    "met",
+                    "points",
+                    "max_points",
+                    "shortfall",
+                ])];
+                for i in p.scorecard.unwrap_or_default().indicators {
+                    rows.push(vec![
+                        i.code,
+                        i.name,
+                        i.group_code,
+                        i.mandatory.to_string(),
+                        i.met.to_string(),
+                        i.points.to_string(),
+                        i.max_points.to_string(),
+                        i.shortfall,
+                    ]);
+                }
+                rows
+            }
+            Report::Rankings(r) => {
+                let p = self.list_rankings(on_behalf(&who, r)).await?.into_inner();
+                let mut rows = vec![csv_header(&[
+                    "rank",
+                    "code",
+                    "name",
+                    "points",
+                    "max_points",
+                    "complete",
+                ])];
+                for e in p.entries {
+                    rows.push(vec![
+                        e.rank.to_string(),
+                        e.unit_code,
+                        e.unit_name,
+                        e.points.to_string(),
+                        e.max_points.to_string(),
+                        e.complete.to_string(),
+                    ]);
+                }
+                rows
+            }
+            Report::IndicatorBreakdown(r) => {
+                let p = self
+                    .get_indicator_breakdown(on_behalf(&who, r))
+                    .await?
+                    .into_inner();
+                let mut rows = vec![csv_header(&[
+                    "code",
+                    "name",
+                    "group",
+                    "mandatory",
+                    "units",
+                    "met",
+                    "share_percent",
+                ])];
+                for i in p.indicators {
+                    rows.push(vec![
+                        i.code,
+                        i.name,
+                        i.group_code,
+                        i.mandatory.to_string(),
+                        i.units.to_string(),
+                        i.met.to_string(),
+                        format!("{:.1}", i.share_percent),
+                    ]);
+                }
+                rows
+            }
+            Report::Trend(r) => {
+                let p = self.get_trend(on_behalf(&who, r)).await?.into_inner();
+                let mut rows = vec![csv_header(&[
+                    "year",
+                    "code",
+                    "name",
+                    "predecessor",
+                    "points",
+                    "max_points",
+                    "complete",
+                ])];
+                for t in p.points {
+                    rows.push(vec![
+                        t.year.to_string(),
+                        t.unit_code,
+                        t.unit_name,
+                        t.predecessor.to_string(),
+                        t.total_points.to_string(),
+                        t.max_points.to_string(),
+                        t.complete.to_string(),
+                    ]);
+                }
+                rows
+            }
+        };
+        // Chunks of about 64 KiB, each ending at a line break.
+        let mut chunks = Vec::new();
+        let mut chunk = String::new();
+        for row in &table {
+            chunk.push_str(&csv_line(row));
+            if chunk.len() >= 64 * 1024 {
+                chunks.push(std::mem::take(&mut chunk));
+            }
+        }
+        if !chunk.is_empty() {
+            chunks.push(chunk);
+        }
+        let stream = futures::stream::iter(chunks.into_iter().map(|c| {
+            Ok(pb::ExportReportResponse {
+                chunk: c.into_bytes(),
+            })
+        }));
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+/// A request made for `who`, as the auth interceptor would have passed it.
+fn on_behalf<T>(who: &Caller, inner: T) -> Request<T> {
+    let mut request = Request::new(inner);
+    request.extensions_mut().insert(who.clone());
+    request
+}
+
+fn csv_header(names: &[&str]) -> Vec<String> {
+    names.iter().map(|n| (*n).to_owned()).collect()
+}
+
+/// One CSV line, quoting fields that need it.
+fn csv_line(fields: &[String]) -> String {
+    let mut line = fields
+        .iter()
+        .map(|f| {
+            if f.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", f.replace('"', "\"\""))
+            } else {
+                f.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    line.push('\n');
+    line
+}
+
+/// Today in Vietnam (UTC+7).
+fn today() -> time::Date {
+    let offset = time::UtcOffset::from_hms(7, 0, 0).expect("a valid offset");
+    time::OffsetDateTime::now_utc().to_offset(offset).date()
 }

@@ -17,6 +17,15 @@ use tonic::transport::{Channel, Endpoint};
 type Client = UnitsServiceClient<InterceptedService<Channel, BearerInterceptor>>;
 type Key = (String, i32, Date);
 
+/// A unit's lineage: its last known facts, and the links to the units it
+/// came from and went into.
+#[derive(Debug, Clone)]
+pub struct Lineage {
+    pub unit: pb::Unit,
+    pub predecessors: Vec<pb::LineageLink>,
+    pub successors: Vec<pb::LineageLink>,
+}
+
 /// A unit as of a date, with its ancestors (parent first).
 #[derive(Debug, Clone)]
 pub struct Placed {
@@ -35,6 +44,7 @@ impl Placed {
 pub struct Hierarchy {
     client: Client,
     lists: Arc<Mutex<HashMap<Key, Arc<Vec<pb::Unit>>>>>,
+    lineages: Arc<Mutex<HashMap<i64, Arc<Lineage>>>>,
 }
 
 fn date_pb(d: Date) -> chiso_proto::google::r#type::Date {
@@ -62,6 +72,7 @@ impl Hierarchy {
                 BearerInterceptor::new(token)?,
             )),
             lists: Arc::default(),
+            lineages: Arc::default(),
         })
     }
 
@@ -140,6 +151,37 @@ impl Hierarchy {
         Ok(units)
     }
 
+    /// A unit's lineage, by id.
+    pub async fn lineage(&self, id: i64) -> Result<Arc<Lineage>, ApiError> {
+        if let Some(found) = self.lineages.lock().expect("cache lock").get(&id) {
+            return Ok(found.clone());
+        }
+        let answer = self
+            .client
+            .clone()
+            .list_lineage(pb::ListLineageRequest {
+                unit: Some(pb::UnitRef {
+                    r#ref: Some(pb::unit_ref::Ref::Id(id)),
+                }),
+                as_of: None,
+            })
+            .await
+            .map_err(unavailable)?
+            .into_inner();
+        let lineage = Arc::new(Lineage {
+            unit: answer
+                .unit
+                .ok_or_else(|| ApiError::Unavailable("units service sent no unit".to_owned()))?,
+            predecessors: answer.predecessors,
+            successors: answer.successors,
+        });
+        self.lineages
+            .lock()
+            .expect("cache lock")
+            .insert(id, lineage.clone());
+        Ok(lineage)
+    }
+
     /// Drops what is remembered whenever the hierarchy changes, until
     /// `shutdown`.
     pub async fn follow_changes(self, shutdown: CancellationToken) {
@@ -167,6 +209,7 @@ impl Hierarchy {
                                 after = change.sequence;
                             }
                             self.lists.lock().expect("cache lock").clear();
+                            self.lineages.lock().expect("cache lock").clear();
                         }
                         _ => break,
                     }
