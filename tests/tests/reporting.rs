@@ -100,7 +100,7 @@ async fn an_approval_shows_in_progress_once_its_event_is_reflected() {
             .get_progress(pb::GetProgressRequest {
                 scope_code: "38".into(),
                 year: 2023,
-                level: 0,
+                ..Default::default()
             })
             .await
             .unwrap()
@@ -191,6 +191,86 @@ async fn an_approval_shows_in_progress_once_its_event_is_reflected() {
             .all(|i| i.share_percent == 100.0)
     );
 
+    // Restated on the two-tier hierarchy of 1/7/2025, the completion counts
+    // for the commune Thị trấn Thọ Xuân went into (Xã Thọ Xuân, 15499 again
+    // but a new unit).
+    let restated = reporting
+        .get_progress(pb::GetProgressRequest {
+            scope_code: "38".into(),
+            year: 2023,
+            restate_as_of: Some(chiso_proto::google::r#type::Date {
+                year: 2025,
+                month: 7,
+                day: 1,
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(restated.rows.len(), 166);
+    let totals = restated.totals.unwrap();
+    assert_eq!((totals.units, totals.completed_in_year), (166, 1));
+    let row = restated
+        .rows
+        .iter()
+        .find(|r| r.completed_in_year == 1)
+        .unwrap();
+    assert_eq!(row.unit.as_ref().unwrap().name, "Xã Thọ Xuân");
+
+    // The new commune's trend reaches back to its predecessor's 2023.
+    let trend = reporting
+        .get_trend(pb::GetTrendRequest {
+            unit_code: "15499".into(),
+            as_of: Some(chiso_proto::google::r#type::Date {
+                year: 2025,
+                month: 7,
+                day: 1,
+            }),
+            from_year: 2022,
+            to_year: 2025,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(trend.points.len(), 1, "{:?}", trend.points);
+    let point = &trend.points[0];
+    assert_eq!(
+        (
+            point.year,
+            point.unit_name.as_str(),
+            point.predecessor,
+            point.complete
+        ),
+        (2023, "Thị trấn Thọ Xuân", true, true)
+    );
+
+    // The same progress as CSV.
+    let mut export = reporting
+        .export_report(pb::ExportReportRequest {
+            report: Some(pb::export_report_request::Report::Progress(
+                pb::GetProgressRequest {
+                    scope_code: "38".into(),
+                    year: 2023,
+                    ..Default::default()
+                },
+            )),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut csv = Vec::new();
+    while let Some(chunk) = export.message().await.unwrap() {
+        csv.extend(chunk.chunk);
+    }
+    let csv = String::from_utf8(csv).unwrap();
+    assert!(
+        csv.starts_with("code,name,units,completed_in_year"),
+        "{csv}"
+    );
+    assert!(csv.contains("395,Huyện Thọ Xuân,30,1,1,0,0,0,1,0"), "{csv}");
+    assert_eq!(csv.lines().count(), 1 + 27 + 1);
+
     // A commune's reader sees its own scorecard, not the province.
     let mut neighbour =
         ReportingServiceClient::new(app.authed(&app.token(&[Role::Reader], "15502")).await);
@@ -198,7 +278,7 @@ async fn an_approval_shows_in_progress_once_its_event_is_reflected() {
         .get_progress(pb::GetProgressRequest {
             scope_code: "38".into(),
             year: 2023,
-            level: 0,
+            ..Default::default()
         })
         .await
         .unwrap_err();
