@@ -253,13 +253,9 @@ pub async fn serve_units(
         .await
 }
 
-/// Serves the assessment service alone; it reaches the units service at
-/// `units.url` with the service token in `units.token_file`.
-pub async fn serve_assessment(
-    config: &Config,
-    listener: TcpListener,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+/// The units service's URL and the service token presented to it (and, by
+/// the reporting service, to the assessment service).
+fn units_link(config: &Config) -> anyhow::Result<(&str, String)> {
     let url = config
         .units
         .url
@@ -272,7 +268,18 @@ pub async fn serve_assessment(
         .context("units.token_file (CHISO_UNITS__TOKEN_FILE) must hold a service token")?;
     let token = std::fs::read_to_string(token_file)
         .with_context(|| format!("cannot read units.token_file {}", token_file.display()))?;
-    let directory = UnitsDirectory::new(url, token.trim()).map_err(anyhow::Error::msg)?;
+    Ok((url, token.trim().to_owned()))
+}
+
+/// Serves the assessment service alone; it reaches the units service at
+/// `units.url` with the service token in `units.token_file`.
+pub async fn serve_assessment(
+    config: &Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let (url, token) = units_link(config)?;
+    let directory = UnitsDirectory::new(url, &token).map_err(anyhow::Error::msg)?;
     let db = open_database("assessment", &database_url(config, "assessment")).await?;
     let verifier = configured_verifier(config)?;
     let assessments = Assessments::new(db.clone(), directory, shutdown.clone());
@@ -288,6 +295,53 @@ pub async fn serve_assessment(
         .add_service(
             ASSESSMENT_SERVICE,
             AssessmentServiceServer::with_interceptor(assessments, auth),
+        )
+        .follow_database(db)
+        .serve(listener, shutdown, options(config))
+        .await
+}
+
+/// Serves the reporting service alone: it follows the assessment service's
+/// event stream at `assessment.url` into its own database and reads the
+/// hierarchy from the units service at `units.url`, presenting the service
+/// token in `units.token_file` to both.
+pub async fn serve_reporting(
+    config: &Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let (units_url, token) = units_link(config)?;
+    let assessment_url = config
+        .assessment
+        .url
+        .as_deref()
+        .context("assessment.url (CHISO_ASSESSMENT__URL) must name the assessment service")?;
+    let verifier = configured_verifier(config)?;
+    let db = open_database("reporting", &database_url(config, "reporting")).await?;
+    let projection = Projection::new(db.clone());
+    let hierarchy = Hierarchy::new(units_url, &token).map_err(anyhow::Error::msg)?;
+    let projector =
+        Projector::new(projection.clone(), assessment_url, &token).map_err(anyhow::Error::msg)?;
+    let reporting = Reporting::new(projection, hierarchy.clone());
+    let targets = reporting
+        .load_plan()
+        .await
+        .map_err(|e| anyhow::anyhow!("loading the Thanh Hóa plan: {e}"))?;
+    if targets > 0 {
+        tracing::info!(targets, "loaded the Thanh Hóa targets");
+    }
+    // On PostgreSQL the replicas elect one projector among themselves.
+    tokio::spawn(projector.run(shutdown.clone()));
+    tokio::spawn(hierarchy.follow_changes(shutdown.clone()));
+    let auth = AuthInterceptor::new(verifier);
+    Server::new()
+        .add_service(
+            TARGETS_SERVICE,
+            TargetsServiceServer::with_interceptor(reporting.clone(), auth.clone()),
+        )
+        .add_service(
+            REPORTING_SERVICE,
+            ReportingServiceServer::with_interceptor(reporting, auth),
         )
         .follow_database(db)
         .serve(listener, shutdown, options(config))

@@ -13,6 +13,7 @@ use crate::app;
 use crate::assess_cli::AssessCommand;
 use crate::config::{Config, Overrides};
 use crate::criteria_cli::CriteriaCommand;
+use crate::report_cli::ReportCommand;
 use crate::units_cli::UnitsClientCommand;
 
 #[derive(Debug, Parser)]
@@ -44,6 +45,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AssessmentCommand,
     },
+    /// The reporting service: targets, progress, rankings.
+    Reporting {
+        #[command(subcommand)]
+        command: ReportingCommand,
+    },
     /// Criteria set files: check, publish, list and show.
     Criteria {
         #[command(subcommand)]
@@ -53,6 +59,12 @@ pub enum Command {
     Assess {
         #[command(subcommand)]
         command: AssessCommand,
+    },
+    /// Progress against targets, scorecards, rankings, the weakest
+    /// indicators and trends, from the reporting service.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
     },
     /// Bring a service's database schema up to date.
     Migrate(MigrateArgs),
@@ -94,6 +106,20 @@ pub enum UnitsCommand {
 pub enum AssessmentCommand {
     /// Serve the assessment service alone (database from CHISO_DATABASE_URL;
     /// the units service from CHISO_UNITS__URL and CHISO_UNITS__TOKEN_FILE).
+    Serve {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportingCommand {
+    /// Serve the reporting service alone (database from CHISO_DATABASE_URL;
+    /// the units service from CHISO_UNITS__URL, the assessment service from
+    /// CHISO_ASSESSMENT__URL, both called with the token in
+    /// CHISO_UNITS__TOKEN_FILE).
     Serve {
         #[command(flatten)]
         server: ServerArgs,
@@ -201,6 +227,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let listener = bind(config.listen).await?;
             app::serve_assessment(&config, listener, shutdown).await
         }
+        Command::Reporting {
+            command:
+                ReportingCommand::Serve {
+                    server,
+                    database_url,
+                },
+        } => {
+            let config = load(&cli.config, &server, database_url)?;
+            if server.dump_config {
+                print!("{}", config.to_toml()?);
+                return Ok(());
+            }
+            let _telemetry = init_telemetry("chiso-reporting", &config)?;
+            let shutdown = CancellationToken::new();
+            chiso_server::shutdown_on_signal(shutdown.clone());
+            let listener = bind(config.listen).await?;
+            app::serve_reporting(&config, listener, shutdown).await
+        }
+        Command::Report { command } => command.run().await,
         Command::Criteria { command } => command.run().await,
         Command::Assess { command } => command.run().await,
         Command::Migrate(args) => {

@@ -21,8 +21,12 @@ pub struct Config {
     pub database_url: Option<String>,
     pub log: LogConfig,
     pub auth: AuthConfig,
-    /// How the assessment service reaches the units service.
+    /// How the assessment and reporting services reach the units service.
     pub units: UnitsLink,
+    /// How the reporting service reaches the assessment service (its event
+    /// stream). It presents the same service token, from `units.token_file`:
+    /// one token with the service role and national scope serves both.
+    pub assessment: AssessmentLink,
     /// Seconds in-flight calls get to finish after SIGTERM.
     pub shutdown_grace_secs: u64,
 }
@@ -53,6 +57,12 @@ pub struct UnitsLink {
     pub token_file: Option<PathBuf>,
 }
 
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AssessmentLink {
+    /// e.g. `http://chiso-assessment:50051`.
+    pub url: Option<String>,
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -65,6 +75,7 @@ impl Default for Config {
             },
             auth: AuthConfig::default(),
             units: UnitsLink::default(),
+            assessment: AssessmentLink::default(),
             shutdown_grace_secs: 20,
         }
     }
@@ -104,6 +115,7 @@ impl Config {
                 "auth.algorithm",
                 "units.url",
                 "units.token_file",
+                "assessment.url",
                 "shutdown_grace_secs",
             ]))
             .merge(Serialized::defaults(overrides));

@@ -8,4 +8,5 @@ pub mod client;
 pub mod config;
 pub mod criteria_cli;
 pub mod output;
+pub mod report_cli;
 pub mod units_cli;

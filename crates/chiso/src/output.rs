@@ -3,7 +3,7 @@
 
 use clap::ValueEnum;
 use comfy_table::presets::UTF8_FULL_CONDENSED;
-use comfy_table::{ContentArrangement, Table as Grid};
+use comfy_table::{CellAlignment, ContentArrangement, Table as Grid};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum Output {
@@ -19,6 +19,8 @@ pub struct Table {
     pub title: Option<String>,
     pub headers: Vec<&'static str>,
     pub rows: Vec<Vec<String>>,
+    /// Columns (by index) aligned right in a table, e.g. numbers.
+    pub right: Vec<usize>,
 }
 
 impl Table {
@@ -27,7 +29,17 @@ impl Table {
             title: None,
             headers: headers.to_vec(),
             rows: Vec::new(),
+            right: Vec::new(),
         }
+    }
+
+    /// Aligns the named columns right in a table (numbers line up).
+    pub fn align_right(mut self, columns: &[&str]) -> Table {
+        self.right = columns
+            .iter()
+            .filter_map(|c| self.headers.iter().position(|h| h == c))
+            .collect();
+        self
     }
 
     pub fn titled(mut self, title: impl Into<String>) -> Table {
@@ -67,6 +79,11 @@ impl Table {
                     .set_header(self.headers.clone());
                 for row in &self.rows {
                     grid.add_row(row.clone());
+                }
+                for &i in &self.right {
+                    if let Some(column) = grid.column_mut(i) {
+                        column.set_cell_alignment(CellAlignment::Right);
+                    }
                 }
                 Ok(match &self.title {
                     Some(title) => format!("{title}\n{grid}\n"),
