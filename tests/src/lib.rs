@@ -110,37 +110,9 @@ pub fn evidence() -> Option<chiso_proto::assessment::v1::Evidence> {
 pub fn meeting(
     ind: &chiso_proto::assessment::v1::Indicator,
 ) -> chiso_proto::assessment::v1::IndicatorValue {
-    use chiso_proto::assessment::v1 as pb;
-    use pb::indicator_value::Value as V;
-    let at_most = ind.comparison == pb::Comparison::AtMost as i32;
-    let value = match pb::IndicatorKind::try_from(ind.kind).expect("a known kind") {
-        pb::IndicatorKind::YesNo => V::Yes(true),
-        pb::IndicatorKind::Choice => V::Choice(
-            ind.options
-                .iter()
-                .find(|o| o.meets)
-                .expect("an option that meets")
-                .code
-                .clone(),
-        ),
-        pb::IndicatorKind::Ratio => V::Ratio(pb::Ratio {
-            numerator: if at_most { 0.0 } else { 100.0 },
-            denominator: 100.0,
-        }),
-        pb::IndicatorKind::Count => V::Count(
-            ind.tiers
-                .iter()
-                .map(|t| t.at_least)
-                .max()
-                .unwrap_or(0)
-                .max(ind.threshold as i64),
-        ),
-        pb::IndicatorKind::Target => V::Number(ind.threshold),
-        pb::IndicatorKind::Unspecified => panic!("indicator without a kind"),
-    };
-    pb::IndicatorValue {
+    chiso_proto::assessment::v1::IndicatorValue {
         indicator_code: ind.code.clone(),
-        value: Some(value),
+        value: Some(chiso::demo::value_for(ind, false, 0)),
         evidence: evidence(),
     }
 }

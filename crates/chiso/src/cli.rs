@@ -34,7 +34,7 @@ pub struct Cli {
 pub enum Command {
     /// Run every service in one process on one address, with SQLite files in
     /// the data directory and Thanh Hóa's reference data loaded.
-    Up(ServerArgs),
+    Up(UpArgs),
     /// The units service: serve it, or query and import administrative units.
     Units {
         #[command(subcommand)]
@@ -73,6 +73,16 @@ pub enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Fill 2022–2024 with a synthetic, clearly labelled demo data set
+    /// (through the API, once), then keep serving.
+    #[arg(long)]
+    pub demo: bool,
 }
 
 #[derive(Debug, Args)]
@@ -163,7 +173,7 @@ pub enum TokenCommand {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Up(args) => {
+        Command::Up(UpArgs { server: args, demo }) => {
             let config = load(&cli.config, &args, None)?;
             if args.dump_config {
                 print!("{}", config.to_toml()?);
@@ -175,11 +185,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let listener = bind(config.listen).await?;
             let embedded =
                 app::open_embedded(&config.data_dir, &listener, shutdown.clone()).await?;
+            let url = format!("http://{}", listener.local_addr()?);
             eprintln!(
-                "chiso is up on http://{} (data in {}). Try: chiso units ls --parent 38",
-                listener.local_addr()?,
+                "chiso is up on {url} (data in {}). Try: chiso units ls --parent 38",
                 config.data_dir.display()
             );
+            if demo {
+                let data_dir = config.data_dir.clone();
+                let url = url.clone();
+                tokio::spawn(async move {
+                    match crate::demo::run(&url, &data_dir).await {
+                        Ok(()) => eprintln!(
+                            "demo data ready. Try: chiso report progress --scope 38 --year 2023"
+                        ),
+                        Err(err) => eprintln!("demo data failed: {err:#}"),
+                    }
+                });
+            }
             embedded
                 .serve(
                     listener,

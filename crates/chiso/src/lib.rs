@@ -7,6 +7,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod criteria_cli;
+pub mod demo;
 pub mod output;
 pub mod report_cli;
 pub mod units_cli;
