@@ -306,6 +306,30 @@ async fn the_plan_is_loaded_and_targets_need_the_province_admin() {
         .collect();
     assert_eq!(counts, [94, 226, 359, 477]);
     assert!(targets.iter().all(|t| !t.source.is_empty()));
+    // Paging returns the same targets, each once.
+    let mut paged = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = reader
+            .list_targets(pb::ListTargetsRequest {
+                scope_code: "38".into(),
+                page_size: 5,
+                page_token,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.targets.len() <= 5);
+        paged.extend(page.targets.into_iter().map(|t| t.id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    let mut all: Vec<_> = targets.iter().map(|t| t.id.clone()).collect();
+    all.sort();
+    paged.sort();
+    assert_eq!(paged, all);
 
     let target = pb::Target {
         kind: pb::TargetKind::Share as i32,

@@ -2,6 +2,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chiso_auth::{Caller, NATIONAL_SCOPE, Role, caller};
 use chiso_proto::assessment::v1 as apb;
 use chiso_proto::reporting::v1::{
@@ -257,8 +259,48 @@ impl TargetsService for Reporting {
     ) -> Result<Response<pb::ListTargetsResponse>, Status> {
         let who = caller(&request)?;
         let req = request.into_inner();
+        let mut v = Violations::new();
+        let scope = req.scope_code.trim();
+        if !scope.is_empty() {
+            check_code("scope_code", scope, &mut v);
+        }
+        if req.page_size < 0 {
+            v.add("page_size", format!("{} is negative", req.page_size));
+        }
+        let size = match req.page_size {
+            0 => 100,
+            n => n.clamp(1, 1000) as usize,
+        };
+        // Targets are listed by (scope, year, id); the token holds the last.
+        let query = format!("targets|{scope}|");
+        let after = if req.page_token.is_empty() {
+            None
+        } else {
+            let text = URL_SAFE_NO_PAD
+                .decode(&req.page_token)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .and_then(|t| t.strip_prefix(&query).map(str::to_owned));
+            if text.is_none() {
+                v.add(
+                    "page_token",
+                    format!("{:?} is not a token from this query", req.page_token),
+                );
+            }
+            text
+        };
+        v.check()?;
+        let key = |t: &pb::Target| format!("{}|{:04}|{}", t.scope_code, t.year, t.id);
         let mut targets = Vec::new();
-        for t in self.projection.targets(req.scope_code.trim()).await? {
+        let mut more = false;
+        // Ordered here, byte-wise, so the token means the same on every
+        // database collation.
+        let mut all = self.projection.targets(scope).await?;
+        all.sort_by_key(key);
+        for t in all {
+            if after.as_ref().is_some_and(|a| key(&t) <= *a) {
+                continue;
+            }
             let visible = who.is_national()
                 || self
                     .hierarchy
@@ -266,12 +308,20 @@ impl TargetsService for Reporting {
                     .await?
                     .is_some_and(|p| p.is_within(&who.scope));
             if visible {
+                if targets.len() == size {
+                    more = true;
+                    break;
+                }
                 targets.push(t);
             }
         }
+        let next_page_token = match (more, targets.last()) {
+            (true, Some(last)) => URL_SAFE_NO_PAD.encode(format!("{query}{}", key(last))),
+            _ => String::new(),
+        };
         Ok(Response::new(pb::ListTargetsResponse {
             targets,
-            next_page_token: String::new(),
+            next_page_token,
         }))
     }
 
