@@ -245,8 +245,10 @@ impl TargetsService for Reporting {
                 ApiError::invalid("target.id", format!("{} exists already", target.id)).into(),
             );
         }
-        if !req.validate_only {
-            self.projection.put_target(&target, &who.subject).await?;
+        if !req.validate_only && !self.projection.put_target(&target, &who.subject).await? {
+            return Err(
+                ApiError::invalid("target.id", format!("{} exists already", target.id)).into(),
+            );
         }
         Ok(Response::new(pb::CreateTargetResponse {
             target: Some(target),

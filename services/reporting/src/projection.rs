@@ -171,13 +171,14 @@ impl Projection {
 
     // ---- targets
 
-    pub async fn put_target(&self, target: &pb::Target, by: &str) -> Result<(), ApiError> {
+    /// Stores a target; `false` when one with its id exists already.
+    pub async fn put_target(&self, target: &pb::Target, by: &str) -> Result<bool, ApiError> {
         let now = time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
             .map_err(|e| ApiError::Internal(e.to_string()))?;
-        sqlx::query(
+        let inserted = sqlx::query(
             "INSERT INTO targets (id, scope_code, year, definition, created_by, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
         )
         .bind(&target.id)
         .bind(&target.scope_code)
@@ -187,7 +188,7 @@ impl Projection {
         .bind(now)
         .execute(self.db.pool())
         .await?;
-        Ok(())
+        Ok(inserted.rows_affected() == 1)
     }
 
     pub async fn delete_target(&self, id: &str) -> Result<Option<pb::Target>, ApiError> {

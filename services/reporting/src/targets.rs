@@ -165,7 +165,8 @@ pub fn evaluate(t: &pb::Target, facts: &Facts<'_>) -> pb::TargetStatus {
         }
         TargetKind::Unspecified => (0.0, 0.0, false),
     };
-    let gap = if met {
+    let reported = kind != TargetKind::Kpi || facts.measured.is_some();
+    let gap = if met || !reported {
         0.0
     } else if kind == TargetKind::Kpi && t.comparison == Comparison::AtMost as i32 {
         current - goal
@@ -178,6 +179,7 @@ pub fn evaluate(t: &pb::Target, facts: &Facts<'_>) -> pb::TargetStatus {
         goal,
         met,
         gap,
+        reported,
     }
 }
 
