@@ -205,9 +205,11 @@ impl CriteriaService for Assessments {
         }
         v.check()?;
         let found = if req.version == 0 {
-            self.repo.latest_published(req.id.trim()).await?
+            self.repo.latest_published(None, req.id.trim()).await?
         } else {
-            self.repo.get_set(req.id.trim(), req.version as u32).await?
+            self.repo
+                .get_set(None, req.id.trim(), req.version as u32)
+                .await?
         };
         let stored = found.ok_or_else(|| {
             Status::not_found(format!(
@@ -255,6 +257,7 @@ impl CriteriaService for Assessments {
             let page = self
                 .repo
                 .list_sets(
+                    None,
                     level,
                     req.include_drafts,
                     cursor.as_ref().map(|(i, v)| (i.as_str(), *v)),
@@ -318,11 +321,17 @@ impl AssessmentService for Assessments {
             }
             Err(e) => return Err(e.into()),
         };
-        v.check()?;
-        let unit = unit.expect("resolved when there are no violations");
+        let Some(unit) = unit else {
+            return Err(ApiError::InvalidArgument(v).into());
+        };
         authorize(&who, &unit, Action::Edit).map_err(ApiError::PermissionDenied)?;
 
         let mut tx = self.repo.begin().await?;
+        // Locked before the retry check, so a retry that overlaps the first
+        // call waits for it and gets its answer.
+        self.repo
+            .lock_assessment(&mut tx, unit.id, req.year)
+            .await?;
         if !req.request_id.is_empty()
             && let Some(answer) = self.replay(&mut tx, &who, &req.request_id, &hash).await?
         {
@@ -332,27 +341,39 @@ impl AssessmentService for Assessments {
                 assessment: Some(assessment),
             }));
         }
-        let written = self
+        // The values that came are checked against the set even when others
+        // were malformed, so that one answer names every bad value.
+        let written = match self
             .write_values(
                 &mut tx,
                 &who.subject,
                 &unit,
                 req.year,
-                (req.criteria_set_id.trim(), req.criteria_set_version as u32),
+                (
+                    req.criteria_set_id.trim(),
+                    req.criteria_set_version.max(0) as u32,
+                ),
                 &writes,
                 &req.etag,
                 &req.request_id,
-                req.validate_only,
+                req.validate_only || !v.is_empty(),
                 true,
             )
-            .await?;
-        if !written.rejected.is_empty() {
-            let mut v = Violations::new();
-            for (index, found) in written.rejected {
-                reject_paths(&mut v, &format!("values[{index}]"), found);
+            .await
+        {
+            Ok(written) => written,
+            Err(ApiError::InvalidArgument(found)) => {
+                v.extend(found);
+                return Err(ApiError::InvalidArgument(v).into());
             }
-            return Err(ApiError::InvalidArgument(v).into());
+            Err(_) if !v.is_empty() => return Err(ApiError::InvalidArgument(v).into()),
+            Err(e) => return Err(e.into()),
+        };
+        v.extend(written.problems);
+        for (index, found) in written.rejected {
+            reject_paths(&mut v, &format!("values[{index}]"), found);
         }
+        v.check()?;
         if req.validate_only {
             return Ok(Response::new(pb::UpsertIndicatorValuesResponse {
                 assessment: Some(written.assessment),
@@ -369,10 +390,12 @@ impl AssessmentService for Assessments {
             )
             .await?;
         }
+        let seq = match &written.event {
+            Some(event) => self.repo.append_event(&mut tx, event).await?,
+            None => 0,
+        };
         tx.commit().await.map_err(ApiError::from)?;
-        if written.wrote {
-            self.notify(self.repo.last_event().await?);
-        }
+        self.notify(seq);
         Ok(Response::new(pb::UpsertIndicatorValuesResponse {
             assessment: Some(written.assessment),
         }))
@@ -471,12 +494,12 @@ impl AssessmentService for Assessments {
                     continue;
                 }
             };
+            let Some(value) = &row.value else {
+                reject(&mut results, i, "value".to_owned(), "missing".to_owned());
+                continue;
+            };
             let mut v = Violations::new();
-            let value = row.value.clone().unwrap_or_default();
-            let writes = writes_from(std::slice::from_ref(&value), "value", &mut v);
-            if row.value.is_none() {
-                v.add("value", "missing");
-            }
+            let writes = writes_from(std::slice::from_ref(value), "value", &mut v);
             if !v.is_empty() {
                 for (field, description) in v.iter() {
                     reject(
@@ -498,6 +521,11 @@ impl AssessmentService for Assessments {
         }
 
         let mut tx = self.repo.begin().await?;
+        // Every assessment written, locked in (unit, year) order before the
+        // retry check (see UpsertIndicatorValues).
+        for (unit_id, year) in groups.keys() {
+            self.repo.lock_assessment(&mut tx, *unit_id, *year).await?;
+        }
         if !options.request_id.is_empty()
             && let Some(answer) = self
                 .replay(&mut tx, &who, &options.request_id, &hash)
@@ -508,6 +536,10 @@ impl AssessmentService for Assessments {
             return Ok(Response::new(answer));
         }
         let mut wrote = false;
+        // Assessments are locked in (unit, year) order, and the events are
+        // appended after all of them, so that concurrent writers never wait
+        // for each other in a circle.
+        let mut events = Vec::new();
         for ((_, year), (unit, writes)) in &groups {
             match self
                 .write_values(
@@ -526,6 +558,17 @@ impl AssessmentService for Assessments {
             {
                 Ok(written) => {
                     wrote |= written.wrote;
+                    events.extend(written.event);
+                    for (field, description) in written.problems.iter() {
+                        for w in writes {
+                            reject(
+                                &mut results,
+                                w.index,
+                                field.to_owned(),
+                                description.to_owned(),
+                            );
+                        }
+                    }
                     for (i, found) in written.rejected {
                         for (field, description) in found.iter() {
                             reject(
@@ -577,8 +620,12 @@ impl AssessmentService for Assessments {
                 )
                 .await?;
             }
+            let mut seq = 0;
+            for event in &events {
+                seq = self.repo.append_event(&mut tx, event).await?;
+            }
             tx.commit().await.map_err(ApiError::from)?;
-            self.notify(self.repo.last_event().await?);
+            self.notify(seq);
             tracing::info!(rows = rows.len(), accepted, rejected, by = %who.subject, "indicator values ingested");
         } else {
             tx.rollback().await.map_err(ApiError::from)?;

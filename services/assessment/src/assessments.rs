@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::convert::{add_violations, level_from_pb, level_to_pb, scorecard_to_pb, value_to_pb};
+use crate::convert::{level_from_pb, level_to_pb, scorecard_to_pb, value_to_pb};
 use crate::criteria::{self, CriteriaSet, Value};
 use crate::repo::{
     AssessmentRow, HistoryRow, Repo, SetState, StoredSet, StoredValue, Tx, level_to_i64, timestamp,
@@ -36,9 +36,16 @@ pub struct ValueWrite {
 /// What a write of values did.
 pub struct Written {
     pub assessment: pb::Assessment,
-    /// Rejected writes (by index) and why; empty when all were taken.
+    /// Rejected writes (by index) and why; empty when all were taken. Paths
+    /// are fields of an `IndicatorValue` (`indicator_code`, `ratio.numerator`).
     pub rejected: Vec<(usize, Violations)>,
+    /// Problems of the request as a whole (the criteria set named does not
+    /// fit the unit or the year); nothing is written when there are any.
+    pub problems: Violations,
     pub wrote: bool,
+    /// The event of the change, for the caller to append once every write of
+    /// its transaction is done (the outbox lock is taken last).
+    pub event: Option<pb::AssessmentEvent>,
 }
 
 /// Published sets by (id, version).
@@ -78,6 +85,27 @@ fn value_json(v: &StoredValue) -> String {
             "note": v.evidence.note,
         }
     }))
+}
+
+/// The field of an `IndicatorValue` that a path of a value check names:
+/// `code` is `indicator_code`, and `value` the member of the oneof the value
+/// came in (`ratio`, `count`, …).
+fn value_field(path: &str, value: &Value) -> String {
+    let member = match value {
+        Value::Bool(_) => "yes",
+        Value::Choice(_) => "choice",
+        Value::Ratio { .. } => "ratio",
+        Value::Count(_) => "count",
+        Value::Number(_) => "number",
+    };
+    match path {
+        "code" => "indicator_code".to_owned(),
+        "value" => member.to_owned(),
+        _ => match path.strip_prefix("value.") {
+            Some(rest) => format!("{member}.{rest}"),
+            None => path.to_owned(),
+        },
+    }
 }
 
 fn has_evidence(e: &pb::Evidence) -> bool {
@@ -135,7 +163,13 @@ impl Assessments {
     }
 
     /// A criteria set; published ones come from memory after the first read.
-    pub async fn set(&self, id: &str, version: u32) -> Result<Arc<CriteriaSet>, ApiError> {
+    /// A write transaction passes itself as `tx`.
+    pub async fn set(
+        &self,
+        tx: Option<&mut Tx>,
+        id: &str,
+        version: u32,
+    ) -> Result<Arc<CriteriaSet>, ApiError> {
         if let Some(set) = self
             .published
             .lock()
@@ -144,7 +178,7 @@ impl Assessments {
         {
             return Ok(set.clone());
         }
-        let stored = self.repo.get_set(id, version).await?.ok_or_else(|| {
+        let stored = self.repo.get_set(tx, id, version).await?.ok_or_else(|| {
             ApiError::Internal(format!("criteria set {id} v{version} is missing"))
         })?;
         let set = Arc::new(stored.set);
@@ -158,19 +192,22 @@ impl Assessments {
     }
 
     /// The published set a new assessment of `level` for `year` is scored
-    /// with: the one asked for, or the only one that applies.
+    /// with: the one asked for, or the only one that applies. A set asked
+    /// for that does not fit the level or the year comes with those
+    /// problems, so that the values can still be checked against it.
     async fn choose_set(
         &self,
+        tx: &mut Tx,
         level: UnitLevel,
         year: i32,
         id: &str,
         version: u32,
-    ) -> Result<Arc<CriteriaSet>, ApiError> {
+    ) -> Result<(Arc<CriteriaSet>, Violations), ApiError> {
         let stored: StoredSet = if !id.is_empty() {
             let found = if version == 0 {
-                self.repo.latest_published(id).await?
+                self.repo.latest_published(Some(&mut *tx), id).await?
             } else {
-                self.repo.get_set(id, version).await?
+                self.repo.get_set(Some(&mut *tx), id, version).await?
             };
             match found {
                 Some(s) if s.state == SetState::Published => s,
@@ -199,6 +236,7 @@ impl Assessments {
                 let page = self
                     .repo
                     .list_sets(
+                        Some(&mut *tx),
                         Some(level),
                         false,
                         after.as_ref().map(|(i, v)| (i.as_str(), *v)),
@@ -261,10 +299,10 @@ impl Assessments {
                 ),
             );
         }
-        if !v.is_empty() {
-            return Err(ApiError::InvalidArgument(v));
-        }
-        self.set(&stored.set.id, stored.set.version).await
+        let set = self
+            .set(Some(tx), &stored.set.id, stored.set.version)
+            .await?;
+        Ok((set, v))
     }
 
     /// The wire form of an assessment with its current score.
@@ -322,7 +360,7 @@ impl Assessments {
         })?;
         let values = self.repo.values(None, row.id).await?;
         let set = self
-            .set(&row.criteria_set_id, row.criteria_set_version)
+            .set(None, &row.criteria_set_id, row.criteria_set_version)
             .await?;
         let card = Self::score(&set, &values)?;
         Ok(Self::to_pb(&row, &values, &card))
@@ -355,8 +393,10 @@ impl Assessments {
     }
 
     /// Writes values to one unit-year inside `tx`. Bad values are reported
-    /// by index; with `all_or_nothing` one bad value writes nothing. Problems
-    /// of the whole assessment (wrong state, stale etag, no set) are errors.
+    /// by index; with `all_or_nothing` one bad value writes nothing; a set
+    /// named that does not fit is reported with them and writes nothing.
+    /// Problems of the whole assessment (wrong state, stale etag, no set)
+    /// are errors. The event of the change is returned, not appended.
     #[allow(clippy::too_many_arguments)]
     pub async fn write_values(
         &self,
@@ -371,27 +411,32 @@ impl Assessments {
         validate_only: bool,
         all_or_nothing: bool,
     ) -> Result<Written, ApiError> {
+        self.repo.lock_assessment(tx, unit.id, year).await?;
         let existing = self.repo.find(Some(tx), unit.id, year).await?;
+        let mut problems = Violations::new();
         let set = match &existing {
             Some(row) => {
                 if !set_hint.0.is_empty()
                     && (set_hint.0 != row.criteria_set_id
                         || (set_hint.1 != 0 && set_hint.1 != row.criteria_set_version))
                 {
-                    return Err(ApiError::invalid(
+                    problems.add(
                         "criteria_set_id",
                         format!(
                             "the {year} assessment of {} is scored with {} v{}",
                             unit.code, row.criteria_set_id, row.criteria_set_version
                         ),
-                    ));
+                    );
                 }
-                self.set(&row.criteria_set_id, row.criteria_set_version)
+                self.set(Some(tx), &row.criteria_set_id, row.criteria_set_version)
                     .await?
             }
             None => {
-                self.choose_set(unit.level, year, set_hint.0, set_hint.1)
-                    .await?
+                let (set, found) = self
+                    .choose_set(tx, unit.level, year, set_hint.0, set_hint.1)
+                    .await?;
+                problems.extend(found);
+                set
             }
         };
         match &existing {
@@ -420,7 +465,9 @@ impl Assessments {
         for w in writes {
             let mut v = Violations::new();
             if let Err(found) = criteria::validate_value(&set, &w.value.code, &w.value.value) {
-                add_violations(&mut v, "value", &found);
+                for p in found.iter() {
+                    v.add(value_field(&p.path, &w.value.value), p.message.clone());
+                }
             }
             if set.requires_evidence(&w.value.code) == Some(true)
                 && !has_evidence(&w.value.evidence)
@@ -450,7 +497,7 @@ impl Assessments {
             .iter()
             .map(|v| (v.code.clone(), v.clone()))
             .collect();
-        let take = !all_or_nothing || rejected.is_empty();
+        let take = problems.is_empty() && (!all_or_nothing || rejected.is_empty());
         if take {
             for w in &accepted {
                 merged.insert(w.value.code.clone(), w.value.clone());
@@ -485,7 +532,9 @@ impl Assessments {
             return Ok(Written {
                 assessment: Self::to_pb(&row, &values, &card),
                 rejected,
+                problems,
                 wrote: false,
+                event: None,
             });
         }
 
@@ -536,16 +585,12 @@ impl Assessments {
             .ok_or_else(|| {
                 ApiError::Internal("the assessment vanished while written".to_owned())
             })?;
-        self.repo
-            .append_event(
-                tx,
-                &self.event(&row, pb::EventKind::ValuesChanged, &card, actor),
-            )
-            .await?;
         Ok(Written {
             assessment: Self::to_pb(&row, &values, &card),
             rejected,
+            problems,
             wrote: true,
+            event: Some(self.event(&row, pb::EventKind::ValuesChanged, &card, actor)),
         })
     }
 
@@ -576,6 +621,7 @@ impl Assessments {
         authorize(caller, &unit, action).map_err(ApiError::PermissionDenied)?;
 
         let mut tx = self.repo.begin().await?;
+        self.repo.lock_assessment(&mut tx, unit.id, year).await?;
         if !request_id.is_empty()
             && let Some(answer) = self
                 .replay(&mut tx, caller, request_id, request_hash)
@@ -599,7 +645,11 @@ impl Assessments {
         }
         let next = transition(row.status, action, &unit).map_err(ApiError::FailedPrecondition)?;
         let set = self
-            .set(&row.criteria_set_id, row.criteria_set_version)
+            .set(
+                Some(&mut tx),
+                &row.criteria_set_id,
+                row.criteria_set_version,
+            )
             .await?;
         let values = self.repo.values(Some(&mut tx), row.id).await?;
         if action == Action::Submit {
@@ -656,10 +706,6 @@ impl Assessments {
             Action::Reopen => pb::EventKind::Reopened,
             Action::Read | Action::Edit => pb::EventKind::ValuesChanged,
         };
-        let seq = self
-            .repo
-            .append_event(&mut tx, &self.event(&row, kind, &card, &caller.subject))
-            .await?;
         let answer = Self::to_pb(&row, &values, &card);
         if !request_id.is_empty() {
             Repo::store_answer(
@@ -672,6 +718,11 @@ impl Assessments {
             )
             .await?;
         }
+        // The outbox lock comes last (see `Repo::append_event`).
+        let seq = self
+            .repo
+            .append_event(&mut tx, &self.event(&row, kind, &card, &caller.subject))
+            .await?;
         tx.commit().await?;
         self.notify(seq);
         tracing::info!(unit = %row.unit_code, year, action = action.as_str(), status = next.as_str(), by = %caller.subject, "assessment moved");

@@ -212,20 +212,3 @@ pub fn scorecard_to_pb(set: &CriteriaSet, card: &Scorecard) -> pb::Scorecard {
         failing: card.failing.clone(),
     }
 }
-
-/// The criteria module's violations as request field violations under
-/// `prefix` (e.g. `values[2]`).
-pub fn add_violations(
-    into: &mut chiso_server::Violations,
-    prefix: &str,
-    found: &criteria::Violations,
-) {
-    for v in found.iter() {
-        let path = match (prefix.is_empty(), v.path.is_empty()) {
-            (true, _) => v.path.clone(),
-            (false, true) => prefix.to_owned(),
-            (false, false) => format!("{prefix}.{}", v.path),
-        };
-        into.add(path, v.message.clone());
-    }
-}

@@ -22,7 +22,7 @@ pub use repo::MIGRATIONS;
 pub async fn publish_defaults(repo: &repo::Repo) -> Result<usize, chiso_server::ApiError> {
     let mut published = 0;
     for set in criteria::defaults() {
-        match repo.get_set(&set.id, set.version).await? {
+        match repo.get_set(None, &set.id, set.version).await? {
             Some(stored) if stored.state == repo::SetState::Published => continue,
             _ => {}
         }

@@ -18,6 +18,13 @@ pub static MIGRATIONS: Migrations = Migrations {
 /// Advisory lock key serialising event sequence allocation.
 const EVENTS_LOCK: i64 = 0x6368_6973_6f61_7301;
 
+/// The advisory lock key of one assessment (unit × year). The top byte
+/// keeps these apart from `EVENTS_LOCK`; the unit id's low 40 bits and the
+/// year fill the rest (a collision would only make two writers wait).
+fn assessment_lock(unit_id: i64, year: i32) -> i64 {
+    (0x61 << 56) | ((unit_id & 0xFF_FFFF_FFFF) << 16) | i64::from(year as u16)
+}
+
 pub type Tx = Transaction<'static, Any>;
 
 fn now() -> String {
@@ -192,50 +199,68 @@ impl Repo {
 
     // ---- criteria sets
 
-    pub async fn get_set(&self, id: &str, version: u32) -> Result<Option<StoredSet>, ApiError> {
-        let row = sqlx::query(&format!(
-            "SELECT {SET_COLUMNS} FROM criteria_sets WHERE id = $1 AND version = $2"
-        ))
-        .bind(id)
-        .bind(i64::from(version))
-        .fetch_optional(self.db.pool())
-        .await?;
+    // Reads that a write transaction needs go through it (`tx`): on SQLite,
+    // a writer that waited for a second pooled connection while other
+    // connections wait for its write lock would stall every writer.
+
+    pub async fn get_set(
+        &self,
+        tx: Option<&mut Tx>,
+        id: &str,
+        version: u32,
+    ) -> Result<Option<StoredSet>, ApiError> {
+        let sql = format!("SELECT {SET_COLUMNS} FROM criteria_sets WHERE id = $1 AND version = $2");
+        let query = sqlx::query(&sql).bind(id).bind(i64::from(version));
+        let row = match tx {
+            Some(tx) => query.fetch_optional(&mut **tx).await?,
+            None => query.fetch_optional(self.db.pool()).await?,
+        };
         row.as_ref().map(set_from_row).transpose()
     }
 
     /// The latest published version of a set.
-    pub async fn latest_published(&self, id: &str) -> Result<Option<StoredSet>, ApiError> {
-        let row = sqlx::query(&format!(
+    pub async fn latest_published(
+        &self,
+        tx: Option<&mut Tx>,
+        id: &str,
+    ) -> Result<Option<StoredSet>, ApiError> {
+        let sql = format!(
             "SELECT {SET_COLUMNS} FROM criteria_sets WHERE id = $1 AND state = 'published' \
              ORDER BY version DESC LIMIT 1"
-        ))
-        .bind(id)
-        .fetch_optional(self.db.pool())
-        .await?;
+        );
+        let query = sqlx::query(&sql).bind(id);
+        let row = match tx {
+            Some(tx) => query.fetch_optional(&mut **tx).await?,
+            None => query.fetch_optional(self.db.pool()).await?,
+        };
         row.as_ref().map(set_from_row).transpose()
     }
 
     /// Sets ordered by (id, version) after the given position.
     pub async fn list_sets(
         &self,
+        tx: Option<&mut Tx>,
         level: Option<Level>,
         include_drafts: bool,
         after: Option<(&str, u32)>,
         limit: i64,
     ) -> Result<Vec<StoredSet>, ApiError> {
         let (after_id, after_version) = after.map_or(("", 0), |(i, v)| (i, i64::from(v)));
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "SELECT {SET_COLUMNS} FROM criteria_sets \
              WHERE ($1 = 0 OR level = $1) AND ($2 = 1 OR state = 'published') \
              AND (id > $3 OR (id = $3 AND version > $4)) ORDER BY id, version LIMIT $5"
-        ))
-        .bind(level.map_or(0, level_to_i64))
-        .bind(i64::from(include_drafts))
-        .bind(after_id)
-        .bind(after_version)
-        .bind(limit)
-        .fetch_all(self.db.pool())
-        .await?;
+        );
+        let query = sqlx::query(&sql)
+            .bind(level.map_or(0, level_to_i64))
+            .bind(i64::from(include_drafts))
+            .bind(after_id)
+            .bind(after_version)
+            .bind(limit);
+        let rows = match tx {
+            Some(tx) => query.fetch_all(&mut **tx).await?,
+            None => query.fetch_all(self.db.pool()).await?,
+        };
         rows.iter().map(set_from_row).collect()
     }
 
@@ -352,6 +377,23 @@ impl Repo {
     }
 
     // ---- assessments
+
+    /// Makes this transaction the only writer of one assessment (unit ×
+    /// year) until it ends. Every write reads the assessment after taking
+    /// it, so on PostgreSQL concurrent writers see each other's commits:
+    /// no lost values or scores, no second creation, and etag and state
+    /// checks that hold until commit. (SQLite has one writer at a time.)
+    pub async fn lock_assessment(
+        &self,
+        tx: &mut Tx,
+        unit_id: i64,
+        year: i32,
+    ) -> Result<(), ApiError> {
+        self.db
+            .lock_exclusive(tx, assessment_lock(unit_id, year))
+            .await?;
+        Ok(())
+    }
 
     pub async fn find(
         &self,
@@ -515,7 +557,8 @@ impl Repo {
     }
 
     /// Appends an event to the outbox. The lock it takes is held until the
-    /// transaction ends, so sequence numbers commit in order.
+    /// transaction ends, so sequence numbers commit in order. Take it last:
+    /// a writer holding it must not wait for any other lock.
     pub async fn append_event(
         &self,
         tx: &mut Tx,
@@ -670,7 +713,16 @@ impl Repo {
         .bind(response)
         .bind(now())
         .execute(&mut **tx)
-        .await?;
+        .await
+        .map_err(|e| {
+            if chiso_storage::is_unique_violation(&e) {
+                ApiError::Aborted(format!(
+                    "request {request_id:?} was answered by a concurrent call; retry to get its answer"
+                ))
+            } else {
+                e.into()
+            }
+        })?;
         Ok(())
     }
 }
