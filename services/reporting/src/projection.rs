@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chiso_proto::assessment::v1 as apb;
 use chiso_proto::reporting::v1 as pb;
 use chiso_server::ApiError;
-use chiso_storage::sqlx::{self, Row};
+use chiso_storage::sqlx::{self, Any, AnyConnection, Connection, Row, Transaction};
 use chiso_storage::{Db, Migrations};
 use prost::Message;
 
@@ -69,7 +69,28 @@ impl Projection {
     /// at or before the cursor was applied already and changes nothing, so
     /// replays and duplicates are harmless. Returns whether it was applied.
     pub async fn apply(&self, event: &apb::AssessmentEvent) -> Result<bool, ApiError> {
-        let mut tx = self.db.begin_write().await?;
+        let tx = self.db.begin_write().await?;
+        self.apply_in(tx, event).await
+    }
+
+    /// [`Projection::apply`] on one connection rather than the pool: the
+    /// projector's leader applies through the session that holds its lock,
+    /// so a leader whose session has ended (and the lock with it) cannot
+    /// write.
+    pub(crate) async fn apply_on(
+        &self,
+        conn: &mut AnyConnection,
+        event: &apb::AssessmentEvent,
+    ) -> Result<bool, ApiError> {
+        let tx = conn.begin().await?;
+        self.apply_in(tx, event).await
+    }
+
+    async fn apply_in(
+        &self,
+        mut tx: Transaction<'_, Any>,
+        event: &apb::AssessmentEvent,
+    ) -> Result<bool, ApiError> {
         let cursor: Option<i64> = sqlx::query_scalar("SELECT seq FROM cursors WHERE name = $1")
             .bind(ASSESSMENT_EVENTS)
             .fetch_optional(&mut *tx)

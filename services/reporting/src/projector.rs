@@ -1,9 +1,10 @@
 //! Follows the assessment event stream into the projection.
 //!
 //! Exactly one projector runs per database: on PostgreSQL, replicas elect it
-//! with a session advisory lock held on a dedicated connection (when that
-//! connection drops, the lock is released and another replica takes over);
-//! SQLite files have one process. Each event is applied with the cursor in
+//! with a session advisory lock held on a dedicated connection, through which
+//! the leader also applies every event (when that connection drops, the lock
+//! is released, the old leader can write no more, and another replica takes
+//! over); SQLite files have one process. Each event is applied with the cursor in
 //! one transaction, and the stream resumes after the cursor, so a crash,
 //! restart or dropped stream loses and double-counts nothing.
 
@@ -14,7 +15,7 @@ use chiso_proto::assessment::v1::{
 };
 use chiso_server::BearerInterceptor;
 use chiso_storage::Backend;
-use chiso_storage::sqlx::{self, Acquire};
+use chiso_storage::sqlx::{self, AnyConnection, Connection};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
@@ -89,14 +90,22 @@ impl Projector {
     async fn lead_and_follow(&self, shutdown: &CancellationToken) -> Result<(), String> {
         let db = self.projection.db();
         match db.backend() {
-            Backend::Sqlite => self.follow(shutdown).await,
+            Backend::Sqlite => self.follow(shutdown, None).await,
             Backend::Postgres => {
-                // The lock lives as long as this connection.
-                let mut conn = db.pool().acquire().await.map_err(|e| e.to_string())?;
+                // The lock lives as long as this session: a connection taken
+                // out of the pool, so that however this ends (cancelled
+                // included) the connection closes and the lock goes with it,
+                // instead of staying behind on an idle pooled connection.
+                let mut conn = db
+                    .pool()
+                    .acquire()
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .detach();
                 loop {
                     let won: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
                         .bind(LEADER_LOCK)
-                        .fetch_one(conn.acquire().await.map_err(|e| e.to_string())?)
+                        .fetch_one(&mut conn)
                         .await
                         .map_err(|e| e.to_string())?;
                     if won {
@@ -108,17 +117,21 @@ impl Projector {
                     }
                 }
                 tracing::info!("this replica runs the projector");
-                let result = self.follow(shutdown).await;
-                let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-                    .bind(LEADER_LOCK)
-                    .execute(&mut *conn)
-                    .await;
+                // Events are applied through the session holding the lock: if
+                // it ends, so does this replica's leadership, and nothing it
+                // still reads from the stream can be written.
+                let result = self.follow(shutdown, Some(&mut conn)).await;
+                let _ = conn.close().await;
                 result
             }
         }
     }
 
-    async fn follow(&self, shutdown: &CancellationToken) -> Result<(), String> {
+    async fn follow(
+        &self,
+        shutdown: &CancellationToken,
+        mut leader: Option<&mut AnyConnection>,
+    ) -> Result<(), String> {
         let after = self.projection.cursor().await.map_err(|e| e.to_string())?;
         self.applied.send_replace(after);
         let mut stream = self
@@ -140,10 +153,11 @@ impl Projector {
                 Ok(None) => return Err("the event stream ended".to_owned()),
                 Err(s) => return Err(format!("{:?}: {}", s.code(), s.message())),
             };
-            self.projection
-                .apply(&event)
-                .await
-                .map_err(|e| e.to_string())?;
+            match leader.as_deref_mut() {
+                Some(conn) => self.projection.apply_on(conn, &event).await,
+                None => self.projection.apply(&event).await,
+            }
+            .map_err(|e| e.to_string())?;
             self.applied.send_replace(event.sequence);
         }
     }
