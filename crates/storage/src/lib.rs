@@ -133,12 +133,29 @@ impl Db {
     /// Starts a transaction that will write. On SQLite it takes the write
     /// lock up front (`BEGIN IMMEDIATE`): a deferred transaction that reads
     /// first cannot upgrade once another connection has committed.
+    ///
+    /// The begin runs in a task of its own, so that a caller dropped while
+    /// it is under way (a cancelled request, a stopped task) still ends with
+    /// a `Transaction` that rolls back when dropped. Awaited in place, sqlx
+    /// 0.8 can hand the connection back to the pool inside the transaction:
+    /// on SQLite still holding the write lock, so every later writer fails
+    /// with "database is locked" until the process restarts.
     pub async fn begin_write(&self) -> Result<Transaction<'static, Any>, StorageError> {
-        let tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
-        };
-        Ok(tx)
+        let (pool, backend) = (self.pool.clone(), self.backend);
+        let begin = tokio::spawn(async move {
+            match backend {
+                Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+                Backend::Postgres => pool.begin().await,
+            }
+        });
+        match begin.await {
+            Ok(tx) => Ok(tx?),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Only when the runtime itself is shutting down.
+            Err(e) => Err(StorageError::Sqlx(sqlx::Error::Io(std::io::Error::other(
+                e.to_string(),
+            )))),
+        }
     }
 
     /// Makes this transaction the only one holding `key` until it ends.
