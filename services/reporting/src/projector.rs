@@ -67,8 +67,10 @@ impl Projector {
     /// Runs until `shutdown`: wins leadership, then follows the stream,
     /// reconnecting with backoff.
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut backoff = Duration::from_millis(100);
+        const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+        let mut backoff = FIRST_BACKOFF;
         loop {
+            let before = *self.applied.borrow();
             let result = tokio::select! {
                 () = shutdown.cancelled() => return,
                 r = self.lead_and_follow(&shutdown) => r,
@@ -76,6 +78,11 @@ impl Projector {
             match result {
                 Ok(()) => return,
                 Err(err) => {
+                    // A stream that made progress was healthy: start over
+                    // with a short wait.
+                    if *self.applied.borrow() > before {
+                        backoff = FIRST_BACKOFF;
+                    }
                     tracing::warn!(error = %err, backoff_ms = backoff.as_millis() as u64, "projector interrupted; retrying");
                     tokio::select! {
                         () = shutdown.cancelled() => return,
