@@ -654,9 +654,9 @@ impl AssessmentService for Assessments {
         let mut v = Violations::new();
         let scope = req.scope_code.trim();
         if !scope.is_empty()
-            && (![2, 3, 5].contains(&scope.len()) || !scope.bytes().all(|b| b.is_ascii_digit()))
+            && let Err(e) = chiso_proto::check_gso_code(scope)
         {
-            v.add("scope_code", format!("{scope:?} is not a GSO code"));
+            v.add("scope_code", e);
         }
         if req.year != 0 && !crate::assessments::YEARS.contains(&req.year) {
             v.add(

@@ -139,11 +139,8 @@ impl Assessments {
     pub async fn resolve_unit(&self, code: &str, year: i32) -> Result<ResolvedUnit, ApiError> {
         let mut v = Violations::new();
         let code = code.trim();
-        if ![2, 3, 5].contains(&code.len()) || !code.bytes().all(|b| b.is_ascii_digit()) {
-            v.add(
-                "unit_code",
-                format!("{code:?} is not a GSO code (2, 3 or 5 digits)"),
-            );
+        if let Err(e) = chiso_proto::check_gso_code(code) {
+            v.add("unit_code", e);
         }
         if !YEARS.contains(&year) {
             v.add(

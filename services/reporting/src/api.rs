@@ -32,11 +32,8 @@ fn check_year(year: i32, v: &mut Violations) {
 }
 
 fn check_code(field: &str, code: &str, v: &mut Violations) {
-    if ![2, 3, 5].contains(&code.len()) || !code.bytes().all(|b| b.is_ascii_digit()) {
-        v.add(
-            field,
-            format!("{code:?} is not a GSO code (2, 3 or 5 digits)"),
-        );
+    if let Err(e) = chiso_proto::check_gso_code(code) {
+        v.add(field, e);
     }
 }
 
@@ -690,7 +687,7 @@ impl ReportingService for Reporting {
                 v.add("as_of", e.to_string());
                 year_end(req.to_year.clamp(2000, 2100))
             }
-            None => today(),
+            None => chiso_proto::today(),
         };
         v.check()?;
         let reflects = self.projection.cursor().await?;
@@ -968,10 +965,4 @@ fn csv_line(fields: &[String]) -> String {
         .join(",");
     line.push('\n');
     line
-}
-
-/// Today in Vietnam (UTC+7).
-fn today() -> time::Date {
-    let offset = time::UtcOffset::from_hms(7, 0, 0).expect("a valid offset");
-    time::OffsetDateTime::now_utc().to_offset(offset).date()
 }

@@ -14,8 +14,8 @@ pub fn check(t: &pb::Target) -> Violations {
     let mut v = Violations::new();
     let kind = TargetKind::try_from(t.kind).unwrap_or(TargetKind::Unspecified);
     let code = t.scope_code.trim();
-    if ![2, 3, 5].contains(&code.len()) || !code.bytes().all(|b| b.is_ascii_digit()) {
-        v.add("target.scope_code", format!("{code:?} is not a GSO code"));
+    if let Err(e) = chiso_proto::check_gso_code(code) {
+        v.add("target.scope_code", e);
     }
     if !(2000..=2100).contains(&t.year) {
         v.add("target.year", format!("{} is outside 2000–2100", t.year));

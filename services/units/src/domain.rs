@@ -257,12 +257,6 @@ pub fn date_from_sql(s: &str) -> Result<Date, time::error::Parse> {
     Date::parse(s, format_description!("[year]-[month]-[day]"))
 }
 
-/// Today in Vietnam (UTC+7): "as of today" means the local calendar day.
-pub fn today() -> Date {
-    let offset = time::UtcOffset::from_hms(7, 0, 0).expect("valid offset");
-    time::OffsetDateTime::now_utc().to_offset(offset).date()
-}
-
 /// Checks a GSO code for a unit of `level`: digits only, of the level's length.
 pub fn check_code(code: &str, level: Level) -> Result<(), String> {
     if code.len() != level.code_len() || !code.bytes().all(|b| b.is_ascii_digit()) {
@@ -275,18 +269,6 @@ pub fn check_code(code: &str, level: Level) -> Result<(), String> {
             },
             level.code_len()
         ));
-    }
-    Ok(())
-}
-
-/// A code as others send it: digits only, 2, 3 or 5 of them.
-pub fn check_any_code(code: &str) -> Result<(), String> {
-    if code.is_empty()
-        || code.len() > 5
-        || ![2, 3, 5].contains(&code.len())
-        || !code.bytes().all(|b| b.is_ascii_digit())
-    {
-        return Err(format!("{code:?} is not a GSO code (2, 3 or 5 digits)"));
     }
     Ok(())
 }
@@ -315,8 +297,6 @@ mod tests {
         assert!(check_code("15499", Level::Commune).is_ok());
         assert!(check_code("1549", Level::Commune).is_err());
         assert!(check_code("3a", Level::Province).is_err());
-        assert!(check_any_code("0001").is_err());
-        assert!(check_any_code("14758").is_ok());
     }
 
     #[test]

@@ -20,7 +20,9 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
-use crate::domain::{Kind, Level, Part, check_any_code, today};
+use chiso_proto::{check_gso_code, today};
+
+use crate::domain::{Kind, Level, Part};
 use crate::error::UnitsError;
 use crate::plan::{LineageIn, RowIn, plan};
 use crate::repo::{ChangeRow, ImportMeta, Repo, UnitView, VersionView};
@@ -244,7 +246,7 @@ impl Units {
         match unit.and_then(|u| u.r#ref.as_ref()) {
             Some(pb::unit_ref::Ref::Code(code)) => {
                 let code = code.trim();
-                check_any_code(code).map_err(|e| UnitsError::invalid("unit.code", e))?;
+                check_gso_code(code).map_err(|e| UnitsError::invalid("unit.code", e))?;
                 let as_of = as_of.unwrap_or_else(today);
                 self.repo.by_code(code, as_of).await?.ok_or_else(|| {
                     UnitsError::NotFound(format!("no unit has code {code} on {as_of}"))
@@ -387,7 +389,7 @@ impl UnitsService for Units {
         };
         let parent_code = req.parent_code.trim();
         if !parent_code.is_empty()
-            && let Err(e) = check_any_code(parent_code)
+            && let Err(e) = check_gso_code(parent_code)
         {
             violations.add("parent_code", e);
         }
