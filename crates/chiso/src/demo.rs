@@ -46,11 +46,16 @@ enum Real {
 
 type Authed = InterceptedService<Channel, BearerInterceptor>;
 
-/// A stable hash of a code, so the data set is the same on every machine.
+/// A stable hash of a code, so the data set is the same on every machine:
+/// FNV-1a, then a finaliser (splitmix64) so neighbouring codes — communes
+/// of one district — scatter instead of sorting together.
 fn stable(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+    let h = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+    });
+    let h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    let h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
 }
 
 fn evidence(unit: &str, year: i32) -> Option<apb::Evidence> {
