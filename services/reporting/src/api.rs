@@ -142,6 +142,32 @@ impl Reporting {
         Ok(found)
     }
 
+    /// Checks a (scope, year, level) query, then gives the event the answer
+    /// will reflect and the ids of the counted units under the scope at the
+    /// end of the year.
+    async fn units_in_scope(
+        &self,
+        who: &Caller,
+        scope_code: &str,
+        year: i32,
+        level: i32,
+    ) -> Result<(i64, HashSet<i64>), Status> {
+        let mut v = Violations::new();
+        check_code("scope_code", scope_code.trim(), &mut v);
+        check_year(year, &mut v);
+        let level = level_or(level, UnitLevel::Commune, &mut v);
+        v.check()?;
+        let reflects = self.projection.cursor().await?;
+        let as_of = year_end(year);
+        let scope = self.scope(who, scope_code.trim(), as_of).await?;
+        let units = self
+            .counted(&scope.unit, level, as_of)
+            .await?
+            .into_iter()
+            .collect();
+        Ok((reflects, units))
+    }
+
     async fn target_status(
         &self,
         t: &pb::Target,
@@ -547,19 +573,9 @@ impl ReportingService for Reporting {
     ) -> Result<Response<pb::ListRankingsResponse>, Status> {
         let who = caller(&request)?;
         let req = request.into_inner();
-        let mut v = Violations::new();
-        check_code("scope_code", req.scope_code.trim(), &mut v);
-        check_year(req.year, &mut v);
-        let level = level_or(req.level, UnitLevel::Commune, &mut v);
-        v.check()?;
-        let reflects = self.projection.cursor().await?;
-        let as_of = year_end(req.year);
-        let scope = self.scope(&who, req.scope_code.trim(), as_of).await?;
-        let units: HashSet<i64> = self
-            .counted(&scope.unit, level, as_of)
-            .await?
-            .into_iter()
-            .collect();
+        let (reflects, units) = self
+            .units_in_scope(&who, &req.scope_code, req.year, req.level)
+            .await?;
         let group = req.group_code.trim();
         let mut entries: Vec<pb::RankingEntry> = self
             .projection
@@ -616,19 +632,9 @@ impl ReportingService for Reporting {
     ) -> Result<Response<pb::GetIndicatorBreakdownResponse>, Status> {
         let who = caller(&request)?;
         let req = request.into_inner();
-        let mut v = Violations::new();
-        check_code("scope_code", req.scope_code.trim(), &mut v);
-        check_year(req.year, &mut v);
-        let level = level_or(req.level, UnitLevel::Commune, &mut v);
-        v.check()?;
-        let reflects = self.projection.cursor().await?;
-        let as_of = year_end(req.year);
-        let scope = self.scope(&who, req.scope_code.trim(), as_of).await?;
-        let units: HashSet<i64> = self
-            .counted(&scope.unit, level, as_of)
-            .await?
-            .into_iter()
-            .collect();
+        let (reflects, units) = self
+            .units_in_scope(&who, &req.scope_code, req.year, req.level)
+            .await?;
         let mut shares: BTreeMap<String, pb::IndicatorShare> = BTreeMap::new();
         for s in self.projection.states(req.year).await? {
             if !units.contains(&s.event.unit_id) {
