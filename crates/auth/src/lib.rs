@@ -21,8 +21,7 @@ use tonic::{Request, Status};
 
 /// The audience every chiso token is minted for.
 pub const AUDIENCE: &str = "chiso";
-/// The scope that covers the whole country.
-pub const NATIONAL_SCOPE: &str = "VN";
+pub use chiso_domain::{NATIONAL_SCOPE, Scope};
 /// File in a data directory holding the development signing secret.
 pub const DEV_KEY_FILE: &str = "dev-signing-key";
 
@@ -98,8 +97,7 @@ pub struct Claims {
 pub struct Caller {
     pub subject: String,
     pub roles: BTreeSet<Role>,
-    /// A GSO code, or [`NATIONAL_SCOPE`].
-    pub scope: String,
+    pub scope: Scope,
 }
 
 impl Caller {
@@ -108,7 +106,7 @@ impl Caller {
     }
 
     pub fn is_national(&self) -> bool {
-        self.scope == NATIONAL_SCOPE
+        self.scope.is_national()
     }
 
     /// `PermissionDenied` unless the caller holds `role`.
@@ -135,6 +133,8 @@ pub enum AuthError {
     Key(jsonwebtoken::errors::Error),
     #[error("cannot sign token: {0}")]
     Sign(jsonwebtoken::errors::Error),
+    #[error("cannot sign token: scope {0}")]
+    Scope(chiso_domain::Invalid),
 }
 
 /// Checks tokens.
@@ -179,13 +179,12 @@ impl Verifier {
         let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
             .map_err(|e| Status::unauthenticated(format!("invalid token: {e}")))?;
         let c = data.claims;
-        if c.scope.is_empty() {
-            return Err(Status::unauthenticated("invalid token: empty scope"));
-        }
+        let scope = Scope::parse(&c.scope)
+            .map_err(|e| Status::unauthenticated(format!("invalid token: scope {e}")))?;
         Ok(Caller {
             subject: c.sub,
             roles: c.roles.into_iter().collect(),
-            scope: c.scope,
+            scope,
         })
     }
 }
@@ -213,10 +212,11 @@ impl Issuer {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_secs();
+        let scope = Scope::parse(scope).map_err(AuthError::Scope)?;
         let claims = Claims {
             sub: subject.to_owned(),
             roles: roles.to_vec(),
-            scope: scope.to_owned(),
+            scope: scope.to_string(),
             aud: AUDIENCE.to_owned(),
             iat: now,
             exp: now + ttl.as_secs(),

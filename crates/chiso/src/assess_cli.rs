@@ -495,10 +495,9 @@ fn time_text(seconds: Option<i64>) -> String {
     let Some(seconds) = seconds else {
         return String::new();
     };
-    let offset = time::UtcOffset::from_hms(7, 0, 0).expect("a valid offset");
     time::OffsetDateTime::from_unix_timestamp(seconds)
         .ok()
-        .map(|t| t.to_offset(offset))
+        .map(|t| t.to_offset(chiso_domain::VIETNAM_OFFSET))
         .and_then(|t| {
             t.format(&time::format_description::well_known::Rfc3339)
                 .ok()

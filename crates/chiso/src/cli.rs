@@ -299,7 +299,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
         } => {
             anyhow::ensure!(
-                scope == NATIONAL_SCOPE || chiso_proto::check_gso_code(&scope).is_ok(),
+                chiso_domain::Scope::parse(&scope).is_ok(),
                 "--scope {scope:?} is neither a GSO code nor {NATIONAL_SCOPE}"
             );
             let secret = chiso_auth::dev_secret(&data_dir)?;

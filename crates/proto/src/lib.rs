@@ -30,10 +30,8 @@ pub mod chiso {
 pub use chiso::{assessment, reporting, units};
 
 mod date;
-mod gso;
 
 pub use date::{DateError, from_date, to_date};
-pub use gso::{check_gso_code, today};
 
 /// Encoded `FileDescriptorSet` of the whole contract, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =

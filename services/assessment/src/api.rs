@@ -236,11 +236,10 @@ impl CriteriaService for Assessments {
                 None
             }
         };
-        if req.year != 0 && !criteria::YEARS.contains(&req.year) {
-            v.add(
-                "year",
-                format!("{} is outside {:?}", req.year, criteria::YEARS),
-            );
+        if req.year != 0
+            && let Err(e) = chiso_domain::Year::new(req.year)
+        {
+            v.add("year", e);
         }
         let size = page_size(req.page_size, &mut v);
         let query = format!("sets|{}|{}|{}", req.level, req.year, req.include_drafts);
@@ -654,15 +653,14 @@ impl AssessmentService for Assessments {
         let mut v = Violations::new();
         let scope = req.scope_code.trim();
         if !scope.is_empty()
-            && let Err(e) = chiso_proto::check_gso_code(scope)
+            && let Err(e) = chiso_domain::GsoCode::parse(scope)
         {
             v.add("scope_code", e);
         }
-        if req.year != 0 && !crate::assessments::YEARS.contains(&req.year) {
-            v.add(
-                "year",
-                format!("{} is outside {:?}", req.year, crate::assessments::YEARS),
-            );
+        if req.year != 0
+            && let Err(e) = chiso_domain::Year::new(req.year)
+        {
+            v.add("year", e);
         }
         let status = match pb::AssessmentStatus::try_from(req.status) {
             Ok(s) => AssessmentStatus::from_pb(s),
@@ -683,7 +681,7 @@ impl AssessmentService for Assessments {
         let own = if who.is_national() {
             String::new()
         } else {
-            who.scope.clone()
+            who.scope.to_string()
         };
         let rows = self
             .repo

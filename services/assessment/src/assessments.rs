@@ -23,9 +23,6 @@ use crate::repo::{
 use crate::units_client::{ResolvedUnit, UnitsDirectory};
 use crate::workflow::{Action, Status, authorize, transition};
 
-/// Years an assessment may be for.
-pub const YEARS: std::ops::RangeInclusive<i32> = 2000..=2100;
-
 /// One value to write, with its position in the request.
 #[derive(Debug, Clone)]
 pub struct ValueWrite {
@@ -139,14 +136,11 @@ impl Assessments {
     pub async fn resolve_unit(&self, code: &str, year: i32) -> Result<ResolvedUnit, ApiError> {
         let mut v = Violations::new();
         let code = code.trim();
-        if let Err(e) = chiso_proto::check_gso_code(code) {
+        if let Err(e) = chiso_domain::GsoCode::parse(code) {
             v.add("unit_code", e);
         }
-        if !YEARS.contains(&year) {
-            v.add(
-                "year",
-                format!("{year} is outside {}–{}", YEARS.start(), YEARS.end()),
-            );
+        if let Err(e) = chiso_domain::Year::new(year) {
+            v.add("year", e);
         }
         if !v.is_empty() {
             return Err(ApiError::InvalidArgument(v));

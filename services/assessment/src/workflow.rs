@@ -105,15 +105,16 @@ pub fn needs_verification(unit: &ResolvedUnit) -> bool {
 pub fn authorize(caller: &Caller, unit: &ResolvedUnit, action: Action) -> Result<(), String> {
     let national = caller.is_national();
     // The caller's scope is the unit itself or contains it.
-    let covers = national || unit.is_within(&caller.scope);
+    let covers = national || unit.is_within(caller.scope.as_str());
     // The caller's scope is strictly above the unit.
-    let above = national || (caller.scope != unit.code && unit.is_within(&caller.scope));
+    let above =
+        national || (caller.scope.as_str() != unit.code && unit.is_within(caller.scope.as_str()));
     // The caller's scope is the unit's province (or the country).
     let province = national
         || unit
             .ancestor_at(UnitLevel::Province)
-            .is_some_and(|p| p.code == caller.scope)
-        || (unit.level == UnitLevel::Province && unit.code == caller.scope);
+            .is_some_and(|p| p.code == caller.scope.as_str())
+        || (unit.level == UnitLevel::Province && unit.code == caller.scope.as_str());
     let has = |r: Role| caller.has_role(r);
     let allowed = match action {
         Action::Read => covers && Role::ALL.iter().any(|r| has(*r)),
@@ -205,7 +206,7 @@ mod tests {
         Caller {
             subject: "t".into(),
             roles: roles.iter().copied().collect::<BTreeSet<_>>(),
-            scope: scope.into(),
+            scope: chiso_auth::Scope::parse(scope).expect("a valid scope"),
         }
     }
 

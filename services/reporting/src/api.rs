@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chiso_auth::{Caller, NATIONAL_SCOPE, Role, caller};
+use chiso_domain::{GsoCode, Year};
 use chiso_proto::assessment::v1 as apb;
 use chiso_proto::reporting::v1::{
     self as pb, reporting_service_server::ReportingService, targets_service_server::TargetsService,
@@ -26,13 +27,13 @@ pub struct Reporting {
 }
 
 fn check_year(year: i32, v: &mut Violations) {
-    if !(2000..=2100).contains(&year) {
-        v.add("year", format!("{year} is outside 2000–2100"));
+    if let Err(e) = Year::new(year) {
+        v.add("year", e);
     }
 }
 
 fn check_code(field: &str, code: &str, v: &mut Violations) {
-    if let Err(e) = chiso_proto::check_gso_code(code) {
+    if let Err(e) = GsoCode::parse(code) {
         v.add(field, e);
     }
 }
@@ -75,7 +76,7 @@ impl Reporting {
             .place(code, as_of)
             .await?
             .ok_or_else(|| ApiError::NotFound(format!("no unit has code {code} on {as_of}")))?;
-        if !who.is_national() && !placed.is_within(&who.scope) {
+        if !who.is_national() && !placed.is_within(who.scope.as_str()) {
             return Err(ApiError::PermissionDenied(format!(
                 "{} (scope {}) may not read {} {}",
                 who.subject, who.scope, placed.unit.code, placed.unit.name
@@ -244,7 +245,7 @@ impl TargetsService for Reporting {
     ) -> Result<Response<pb::CreateTargetResponse>, Status> {
         let who = caller(&request)?;
         who.require(Role::Admin)?;
-        if !(who.is_national() || who.scope.len() == 2) {
+        if !(who.is_national() || who.scope.is_province()) {
             return Err(Status::permission_denied(format!(
                 "targets are set by a province admin; {} is scoped to {}",
                 who.subject, who.scope
@@ -331,7 +332,7 @@ impl TargetsService for Reporting {
                     .hierarchy
                     .place(&t.scope_code, targets::as_of(&t))
                     .await?
-                    .is_some_and(|p| p.is_within(&who.scope));
+                    .is_some_and(|p| p.is_within(who.scope.as_str()));
             if visible {
                 if targets.len() == size {
                     more = true;
@@ -362,7 +363,7 @@ impl TargetsService for Reporting {
             .target(&id)
             .await?
             .ok_or_else(|| Status::not_found(format!("no target {id}")))?;
-        if !(who.is_national() || who.scope.len() == 2) {
+        if !(who.is_national() || who.scope.is_province()) {
             return Err(Status::permission_denied(
                 "targets are deleted by a province admin",
             ));
@@ -502,7 +503,7 @@ impl ReportingService for Reporting {
         }
         v.check()?;
         let scope = if scope.is_empty() && !who.is_national() {
-            who.scope.clone()
+            who.scope.to_string()
         } else {
             scope
         };
@@ -517,7 +518,7 @@ impl ReportingService for Reporting {
                 .await?;
             let Some(placed) = placed else { continue };
             let wanted = scope.is_empty() || scope == NATIONAL_SCOPE || placed.is_within(&scope);
-            let visible = who.is_national() || placed.is_within(&who.scope);
+            let visible = who.is_national() || placed.is_within(who.scope.as_str());
             if wanted && visible {
                 statuses.push(self.target_status(&t, &first, &mut cache).await?);
             }
@@ -691,9 +692,9 @@ impl ReportingService for Reporting {
             Some(Ok(d)) => d,
             Some(Err(e)) => {
                 v.add("as_of", e.to_string());
-                year_end(req.to_year.clamp(2000, 2100))
+                year_end(req.to_year.clamp(Year::FIRST, Year::LAST))
             }
-            None => chiso_proto::today(),
+            None => chiso_domain::today(),
         };
         v.check()?;
         let reflects = self.projection.cursor().await?;

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use chiso_domain::{GsoCode, Year};
 use chiso_proto::assessment::v1::Comparison;
 use chiso_proto::google::r#type::Date as PbDate;
 use chiso_proto::reporting::v1::{self as pb, TargetKind};
@@ -14,11 +15,11 @@ pub fn check(t: &pb::Target) -> Violations {
     let mut v = Violations::new();
     let kind = TargetKind::try_from(t.kind).unwrap_or(TargetKind::Unspecified);
     let code = t.scope_code.trim();
-    if let Err(e) = chiso_proto::check_gso_code(code) {
+    if let Err(e) = GsoCode::parse(code) {
         v.add("target.scope_code", e);
     }
-    if !(2000..=2100).contains(&t.year) {
-        v.add("target.year", format!("{} is outside 2000–2100", t.year));
+    if let Err(e) = Year::new(t.year) {
+        v.add("target.year", e);
     }
     if t.title.trim().is_empty() {
         v.add("target.title", "missing");

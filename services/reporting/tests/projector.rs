@@ -261,7 +261,7 @@ fn as_officer<T>(message: T) -> Request<T> {
         ]
         .into_iter()
         .collect(),
-        scope: NATIONAL_SCOPE.to_owned(),
+        scope: chiso_auth::Scope::National,
     });
     request
 }

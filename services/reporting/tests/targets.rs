@@ -461,7 +461,7 @@ fn a_kpi_is_met_at_or_beyond_its_threshold_in_the_direction_it_states() {
 // The plan against the Thanh Hóa history it is read in
 
 mod in_the_history {
-    use chiso_auth::{Caller, NATIONAL_SCOPE, Role};
+    use chiso_auth::{Caller, Role, Scope};
     use chiso_proto::from_date;
     use chiso_proto::units::v1::{self as upb, UnitLevel, units_service_server::UnitsService};
     use chiso_storage::testing::TestDb;
@@ -475,7 +475,7 @@ mod in_the_history {
         request.extensions_mut().insert(Caller {
             subject: "targets-test".into(),
             roles: [Role::Reader].into_iter().collect(),
-            scope: NATIONAL_SCOPE.into(),
+            scope: Scope::National,
         });
         request
     }

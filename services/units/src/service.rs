@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
-use chiso_proto::{check_gso_code, today};
+use chiso_domain::{GsoCode, today};
 
 use crate::domain::{Kind, Level, Part};
 use crate::error::UnitsError;
@@ -246,7 +246,7 @@ impl Units {
         match unit.and_then(|u| u.r#ref.as_ref()) {
             Some(pb::unit_ref::Ref::Code(code)) => {
                 let code = code.trim();
-                check_gso_code(code).map_err(|e| UnitsError::invalid("unit.code", e))?;
+                GsoCode::parse(code).map_err(|e| UnitsError::invalid("unit.code", e))?;
                 let as_of = as_of.unwrap_or_else(today);
                 self.repo.by_code(code, as_of).await?.ok_or_else(|| {
                     UnitsError::NotFound(format!("no unit has code {code} on {as_of}"))
@@ -389,7 +389,7 @@ impl UnitsService for Units {
         };
         let parent_code = req.parent_code.trim();
         if !parent_code.is_empty()
-            && let Err(e) = check_gso_code(parent_code)
+            && let Err(e) = GsoCode::parse(parent_code)
         {
             violations.add("parent_code", e);
         }
@@ -559,7 +559,7 @@ impl UnitsService for Units {
         let req = request.into_inner();
         if !who.is_national() {
             for (i, row) in req.rows.iter().enumerate() {
-                if row.parent_code.trim().is_empty() && row.code.trim() != who.scope {
+                if row.parent_code.trim().is_empty() && row.code.trim() != who.scope.as_str() {
                     return Err(Status::permission_denied(format!(
                         "{} may import only province {}, and rows[{i}] is province {}",
                         who.subject,

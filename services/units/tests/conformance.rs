@@ -113,7 +113,7 @@ fn caller(roles: &[Role], scope: &str) -> Caller {
     Caller {
         subject: "conformance-test".to_owned(),
         roles: roles.iter().copied().collect(),
-        scope: scope.to_owned(),
+        scope: chiso_auth::Scope::parse(scope).expect("a valid scope"),
     }
 }
 

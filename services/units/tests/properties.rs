@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use chiso_auth::{Caller, NATIONAL_SCOPE, Role};
+use chiso_auth::{Caller, Role, Scope};
 use chiso_proto::from_date;
 use chiso_proto::units::v1::{self as pb, units_service_server::UnitsService};
 use chiso_storage::sqlx::{self, Row};
@@ -511,7 +511,7 @@ fn req<T>(message: T) -> Request<T> {
     request.extensions_mut().insert(Caller {
         subject: "property-test".to_owned(),
         roles: [Role::Admin].into_iter().collect(),
-        scope: NATIONAL_SCOPE.to_owned(),
+        scope: Scope::National,
     });
     request
 }

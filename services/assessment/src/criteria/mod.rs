@@ -20,6 +20,6 @@ pub use model::{
     round_points,
 };
 pub use score::{Gap, GroupScore, IndicatorScore, Scorecard, Shortfall, score, score_indicator};
-pub use validate::{YEARS, validate};
+pub use validate::validate;
 pub use values::{Value, expected_value, validate_value, validate_values};
 pub use violation::{Violation, Violations};

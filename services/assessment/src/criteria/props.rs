@@ -1,5 +1,6 @@
 //! Property tests over generated valid sets and values.
 
+use chiso_domain::Year;
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
@@ -172,11 +173,11 @@ fn level() -> impl Strategy<Value = Level> {
 /// A set that passes validation, codes and completion rule made consistent.
 fn valid_set() -> impl Strategy<Value = CriteriaSet> {
     (
-        ("[a-z]{1,8}", 2000..=2100i32).prop_map(|(s, y)| format!("th-{s}-{y}")),
+        ("[a-z]{1,8}", Year::FIRST..=Year::LAST).prop_map(|(s, y)| format!("th-{s}-{y}")),
         1..50u32,
         text(),
         level(),
-        prop::collection::btree_set(2000..=2100i32, 1..4),
+        prop::collection::btree_set(Year::FIRST..=Year::LAST, 1..4),
         text(),
         prop::option::of(text()),
         prop::collection::vec((text(), prop::collection::vec(indicator(), 1..5)), 1..4),

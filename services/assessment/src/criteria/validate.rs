@@ -10,9 +10,6 @@ use std::collections::HashMap;
 use super::model::{CriteriaSet, Indicator, Kind, Scoring, round_points};
 use super::violation::{Violation, Violations};
 
-/// Years a set may apply to; anything else is a typo (`223`, `20223`).
-pub const YEARS: std::ops::RangeInclusive<i32> = 2000..=2100;
-
 /// Checks `set`, returning every problem found.
 pub fn validate(set: &CriteriaSet) -> Result<(), Violations> {
     let mut out = Vec::new();
@@ -80,11 +77,8 @@ fn check_header(set: &CriteriaSet, out: &mut Vec<Violation>) {
         ));
     }
     for (k, year) in set.years.iter().enumerate() {
-        if !YEARS.contains(year) {
-            out.push(Violation::new(
-                format!("years[{k}]"),
-                format!("{year} is outside {}–{}", YEARS.start(), YEARS.end()),
-            ));
+        if let Err(e) = chiso_domain::Year::new(*year) {
+            out.push(Violation::new(format!("years[{k}]"), e));
         } else if set.years[..k].contains(year) {
             out.push(Violation::new(
                 format!("years[{k}]"),
