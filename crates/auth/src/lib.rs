@@ -90,6 +90,9 @@ pub struct Claims {
     pub aud: String,
     pub iat: u64,
     pub exp: u64,
+    /// Not valid before this time (seconds since the epoch), when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
 }
 
 /// An authenticated caller, attached to each request by [`AuthInterceptor`].
@@ -135,57 +138,150 @@ pub enum AuthError {
     Sign(jsonwebtoken::errors::Error),
     #[error("cannot sign token: scope {0}")]
     Scope(chiso_domain::Invalid),
+    #[error("no public key configured")]
+    NoKeys,
+    #[error("key id {0:?} is given to two keys")]
+    DuplicateKeyId(String),
 }
 
-/// Checks tokens.
+/// How far clocks may disagree: `exp` and `nbf` are judged this many
+/// seconds generously, so a token minted on a host a little ahead is not
+/// refused, nor one that expired a moment ago on a host behind.
+pub const CLOCK_SKEW_LEEWAY_SECS: u64 = 30;
+
+/// Checks tokens against one or more keys. Several public keys are trusted
+/// during a key rollover; a token names its key by `kid`.
 #[derive(Clone)]
 pub struct Verifier {
+    keys: Vec<TrustedKey>,
+}
+
+#[derive(Clone)]
+struct TrustedKey {
+    kid: Option<String>,
+    algorithm: Algorithm,
     key: DecodingKey,
-    validation: Validation,
+}
+
+/// A public key as configured: its id (the `kid` tokens carry), algorithm and
+/// PEM text.
+#[derive(Debug, Clone)]
+pub struct PublicKey {
+    pub kid: Option<String>,
+    pub algorithm: Algorithm,
+    pub pem: Vec<u8>,
 }
 
 impl Verifier {
     pub fn hs256(secret: &[u8]) -> Verifier {
-        Verifier::new(DecodingKey::from_secret(secret), Algorithm::HS256)
-    }
-
-    /// A verifier for asymmetric production keys, from a PEM public key.
-    pub fn from_public_pem(algorithm: Algorithm, pem: &[u8]) -> Result<Verifier, AuthError> {
-        let key = match algorithm {
-            Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512 | Algorithm::PS256 => {
-                DecodingKey::from_rsa_pem(pem)
-            }
-            Algorithm::ES256 | Algorithm::ES384 => DecodingKey::from_ec_pem(pem),
-            Algorithm::EdDSA => DecodingKey::from_ed_pem(pem),
-            _ => {
-                return Err(AuthError::Key(
-                    jsonwebtoken::errors::ErrorKind::InvalidAlgorithm.into(),
-                ));
-            }
+        Verifier {
+            keys: vec![TrustedKey {
+                kid: None,
+                algorithm: Algorithm::HS256,
+                key: DecodingKey::from_secret(secret),
+            }],
         }
-        .map_err(AuthError::Key)?;
-        Ok(Verifier::new(key, algorithm))
     }
 
-    fn new(key: DecodingKey, algorithm: Algorithm) -> Verifier {
-        let mut validation = Validation::new(algorithm);
-        validation.set_audience(&[AUDIENCE]);
-        validation.set_required_spec_claims(&["exp", "sub", "aud"]);
-        validation.leeway = 30;
-        Verifier { key, validation }
+    /// A verifier for one asymmetric production key, from a PEM public key.
+    pub fn from_public_pem(algorithm: Algorithm, pem: &[u8]) -> Result<Verifier, AuthError> {
+        Verifier::from_public_keys(&[PublicKey {
+            kid: None,
+            algorithm,
+            pem: pem.to_vec(),
+        }])
+    }
+
+    /// A verifier trusting every key given (RS256, ES256 or EdDSA; the
+    /// RSA-PSS and larger curves too). Key ids must be unique.
+    pub fn from_public_keys(keys: &[PublicKey]) -> Result<Verifier, AuthError> {
+        if keys.is_empty() {
+            return Err(AuthError::NoKeys);
+        }
+        let mut trusted = Vec::with_capacity(keys.len());
+        for k in keys {
+            if trusted.iter().any(|t: &TrustedKey| t.kid == k.kid) {
+                return Err(AuthError::DuplicateKeyId(k.kid.clone().unwrap_or_default()));
+            }
+            let key = match k.algorithm {
+                Algorithm::RS256
+                | Algorithm::RS384
+                | Algorithm::RS512
+                | Algorithm::PS256
+                | Algorithm::PS384
+                | Algorithm::PS512 => DecodingKey::from_rsa_pem(&k.pem),
+                Algorithm::ES256 | Algorithm::ES384 => DecodingKey::from_ec_pem(&k.pem),
+                Algorithm::EdDSA => DecodingKey::from_ed_pem(&k.pem),
+                _ => {
+                    return Err(AuthError::Key(
+                        jsonwebtoken::errors::ErrorKind::InvalidAlgorithm.into(),
+                    ));
+                }
+            }
+            .map_err(AuthError::Key)?;
+            trusted.push(TrustedKey {
+                kid: k.kid.clone(),
+                algorithm: k.algorithm,
+                key,
+            });
+        }
+        Ok(Verifier { keys: trusted })
     }
 
     pub fn verify(&self, token: &str) -> Result<Caller, Status> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
-            .map_err(|e| Status::unauthenticated(format!("invalid token: {e}")))?;
-        let c = data.claims;
-        let scope = Scope::parse(&c.scope)
-            .map_err(|e| Status::unauthenticated(format!("invalid token: scope {e}")))?;
-        Ok(Caller {
-            subject: c.sub,
-            roles: c.roles.into_iter().collect(),
-            scope,
-        })
+        let invalid = |e: &dyn fmt::Display| Status::unauthenticated(format!("invalid token: {e}"));
+        let header = jsonwebtoken::decode_header(token).map_err(|e| invalid(&e))?;
+        // A token that names its key is checked against that key alone; one
+        // that does not is tried against every key of its algorithm.
+        let candidates: Vec<&TrustedKey> = self
+            .keys
+            .iter()
+            .filter(|k| header.kid.is_none() || k.kid == header.kid)
+            .filter(|k| k.algorithm == header.alg)
+            .collect();
+        if candidates.is_empty() {
+            return Err(match &header.kid {
+                Some(kid) if !self.keys.iter().any(|k| k.kid.as_ref() == Some(kid)) => {
+                    invalid(&format_args!("unknown key id {:?}", prefix(kid)))
+                }
+                _ => invalid(&format_args!("algorithm {:?} is not accepted", header.alg)),
+            });
+        }
+        let mut last = None;
+        for key in candidates {
+            match jsonwebtoken::decode::<Claims>(token, &key.key, &validation(key.algorithm)) {
+                Ok(data) => return caller_of(data.claims),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(invalid(&last.expect("at least one key was tried")))
+    }
+}
+
+fn validation(algorithm: Algorithm) -> Validation {
+    let mut validation = Validation::new(algorithm);
+    validation.set_audience(&[AUDIENCE]);
+    validation.set_required_spec_claims(&["exp", "sub", "aud"]);
+    validation.validate_nbf = true;
+    validation.leeway = CLOCK_SKEW_LEEWAY_SECS;
+    validation
+}
+
+fn caller_of(c: Claims) -> Result<Caller, Status> {
+    let scope = Scope::parse(&c.scope)
+        .map_err(|e| Status::unauthenticated(format!("invalid token: scope {e}")))?;
+    Ok(Caller {
+        subject: c.sub,
+        roles: c.roles.into_iter().collect(),
+        scope,
+    })
+}
+
+/// At most 32 characters of a value from a token, for messages.
+fn prefix(text: &str) -> &str {
+    match text.char_indices().nth(32) {
+        Some((at, _)) => &text[..at],
+        None => text,
     }
 }
 
@@ -220,6 +316,7 @@ impl Issuer {
             aud: AUDIENCE.to_owned(),
             iat: now,
             exp: now + ttl.as_secs(),
+            nbf: None,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.key)
             .map_err(AuthError::Sign)
@@ -352,6 +449,7 @@ mod tests {
             aud: AUDIENCE.into(),
             iat: 1,
             exp: 2,
+            nbf: None,
         };
         let old =
             jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &issuer.key).unwrap();
