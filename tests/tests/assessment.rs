@@ -37,7 +37,7 @@ async fn client(
     app: &TestApp,
     roles: &[Role],
     scope: &str,
-) -> AssessmentServiceClient<chiso::client::AuthedChannel> {
+) -> AssessmentServiceClient<chiso::cli::common::client::AuthedChannel> {
     AssessmentServiceClient::new(app.authed(&app.token(roles, scope)).await)
 }
 

@@ -11,9 +11,9 @@ use clap::Subcommand;
 use serde_json::json;
 use tonic::Code;
 
-use crate::client::{ClientArgs, explain};
-use crate::output::{Output, Table, counted};
-use crate::units_cli::LevelArg;
+use crate::cli::common::client::{ClientArgs, explain};
+use crate::cli::common::output::{Output, Table, counted};
+use crate::cli::units::LevelArg;
 
 #[derive(Debug, Subcommand)]
 pub enum CriteriaCommand {
@@ -666,7 +666,7 @@ impl CriteriaCommand {
 
 /// Every set matching, across pages.
 pub async fn list_sets(
-    api: &mut CriteriaServiceClient<crate::client::AuthedChannel>,
+    api: &mut CriteriaServiceClient<crate::cli::common::client::AuthedChannel>,
     level: UnitLevel,
     year: i32,
     include_drafts: bool,

@@ -12,11 +12,11 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use time::Date;
 
-use crate::assess_cli::status_name;
-use crate::client::{ClientArgs, explain};
-use crate::criteria_cli::{level_name, level_to_pb};
-use crate::output::{Output, Table, render_sections};
-use crate::units_cli::{LevelArg, parse_date};
+use crate::cli::assess::status_name;
+use crate::cli::common::client::{ClientArgs, explain};
+use crate::cli::common::output::{Output, Table, render_sections};
+use crate::cli::criteria::{level_name, level_to_pb};
+use crate::cli::units::{LevelArg, parse_date};
 
 /// The province `chiso up` loads, the default scope of a report.
 const DEFAULT_SCOPE: &str = "38";
@@ -686,13 +686,13 @@ fn render_ranking(
         .as_deref()
         .map_or_else(|| "total points".to_owned(), |g| format!("{g} points"));
     let which = if query.approved_only {
-        crate::output::counted(
+        crate::cli::common::output::counted(
             p.entries.len(),
             "approved assessment",
             "approved assessments",
         )
     } else {
-        crate::output::counted(p.entries.len(), "assessment", "assessments")
+        crate::cli::common::output::counted(p.entries.len(), "assessment", "assessments")
     };
     let title = format!(
         "{which} of {} under {} in {}, by {by}",
@@ -819,7 +819,7 @@ fn render_trend(
         query.unit.trim(),
         query.from,
         query.to,
-        crate::output::counted(p.points.len(), "assessment", "assessments")
+        crate::cli::common::output::counted(p.points.len(), "assessment", "assessments")
     );
     Ok(format!(
         "{}{}\n",
@@ -888,7 +888,7 @@ impl ExportCommand {
                     .with_context(|| format!("cannot write {}", path.display()))?;
                 eprintln!(
                     "wrote {} to {}",
-                    crate::output::counted(lines.saturating_sub(1), "row", "rows"),
+                    crate::cli::common::output::counted(lines.saturating_sub(1), "row", "rows"),
                     path.display()
                 );
             }

@@ -22,7 +22,10 @@ use chiso_units::Units;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+pub mod config;
+pub mod demo;
+
+use config::Config;
 
 pub const UNITS_SERVICE: &str = "chiso.units.v1.UnitsService";
 pub const CRITERIA_SERVICE: &str = "chiso.assessment.v1.CriteriaService";

@@ -1,5 +1,11 @@
 //! The `chiso` command line.
 
+pub mod assess;
+pub mod common;
+pub mod criteria;
+pub mod report;
+pub mod units;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -9,12 +15,12 @@ use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::app;
-use crate::assess_cli::AssessCommand;
-use crate::config::{Config, Overrides};
-use crate::criteria_cli::CriteriaCommand;
-use crate::report_cli::ReportCommand;
-use crate::units_cli::UnitsClientCommand;
+use crate::cli::assess::AssessCommand;
+use crate::cli::criteria::CriteriaCommand;
+use crate::cli::report::ReportCommand;
+use crate::cli::units::UnitsClientCommand;
+use crate::server as app;
+use crate::server::config::{Config, Overrides};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -194,7 +200,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 let data_dir = config.data_dir.clone();
                 let url = url.clone();
                 tokio::spawn(async move {
-                    match crate::demo::run(&url, &data_dir).await {
+                    match crate::server::demo::run(&url, &data_dir).await {
                         Ok(()) => eprintln!(
                             "demo data ready. Try: chiso report progress --scope 38 --year 2023"
                         ),

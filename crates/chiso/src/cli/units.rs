@@ -8,8 +8,8 @@ use chiso_proto::{from_date, to_date};
 use clap::{Subcommand, ValueEnum};
 use time::Date;
 
-use crate::client::{ClientArgs, explain};
-use crate::output::{Table, render_sections};
+use crate::cli::common::client::{ClientArgs, explain};
+use crate::cli::common::output::{Table, render_sections};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum LevelArg {

@@ -15,9 +15,9 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tonic::Code;
 
-use crate::client::{AuthedChannel, ClientArgs, explain};
-use crate::criteria_cli::{Problem, level_name, list_sets, report_problems};
-use crate::output::{Output, Table, counted};
+use crate::cli::common::client::{AuthedChannel, ClientArgs, explain};
+use crate::cli::common::output::{Output, Table, counted};
+use crate::cli::criteria::{Problem, level_name, list_sets, report_problems};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StatusArg {

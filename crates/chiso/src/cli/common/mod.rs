@@ -1,0 +1,4 @@
+//! What every command shares: connecting, output, names, arguments.
+
+pub mod client;
+pub mod output;
