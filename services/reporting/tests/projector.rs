@@ -84,10 +84,7 @@ impl UnitsServer {
         let auth = AuthInterceptor::new(Arc::new(Verifier::hs256(SECRET)));
         tokio::spawn(
             Server::new()
-                .add_service(
-                    "chiso.units.v1.UnitsService",
-                    UnitsServiceServer::with_interceptor(units, auth),
-                )
+                .add_service(UnitsServiceServer::with_interceptor(units, auth))
                 .serve(
                     listener,
                     shutdown.clone(),
@@ -164,14 +161,14 @@ impl AssessmentServer {
         let assessments = self.instance(shutdown.clone());
         let auth = AuthInterceptor::new(Arc::new(Verifier::hs256(SECRET)));
         let server = Server::new()
-            .add_service(
-                "chiso.assessment.v1.CriteriaService",
-                CriteriaServiceServer::with_interceptor(assessments.clone(), auth.clone()),
-            )
-            .add_service(
-                "chiso.assessment.v1.AssessmentService",
-                AssessmentServiceServer::with_interceptor(assessments.clone(), auth),
-            )
+            .add_service(CriteriaServiceServer::with_interceptor(
+                assessments.clone(),
+                auth.clone(),
+            ))
+            .add_service(AssessmentServiceServer::with_interceptor(
+                assessments.clone(),
+                auth,
+            ))
             .serve(
                 listener,
                 shutdown.clone(),

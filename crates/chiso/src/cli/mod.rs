@@ -1,26 +1,26 @@
-//! The `chiso` command line.
+//! The `chiso` command line. Each command lives in a module of its own and
+//! shares only `common` with the others.
 
 pub mod assess;
 pub mod common;
 pub mod criteria;
 pub mod report;
+pub mod serve;
+pub mod token;
 pub mod units;
 
 use std::path::PathBuf;
-use std::time::Duration;
 
-use anyhow::Context;
-use chiso_auth::{Issuer, NATIONAL_SCOPE, Role};
-use clap::{Args, Parser, Subcommand};
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+use clap::{Parser, Subcommand};
 
-use crate::cli::assess::AssessCommand;
-use crate::cli::criteria::CriteriaCommand;
-use crate::cli::report::ReportCommand;
-use crate::cli::units::UnitsClientCommand;
-use crate::server as app;
-use crate::server::config::{Config, Overrides};
+use assess::AssessCommand;
+use criteria::CriteriaCommand;
+use report::ReportCommand;
+use serve::{MigrateArgs, ServerArgs, UpArgs};
+use token::TokenCommand;
+use units::UnitsClientCommand;
+
+use crate::server::Service;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -81,29 +81,6 @@ pub enum Command {
     },
 }
 
-#[derive(Debug, Args)]
-pub struct UpArgs {
-    #[command(flatten)]
-    pub server: ServerArgs,
-    /// Fill 2022–2024 with a synthetic, clearly labelled demo data set
-    /// (through the API, once), then keep serving.
-    #[arg(long)]
-    pub demo: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct ServerArgs {
-    /// Address to listen on [default: 127.0.0.1:50051].
-    #[arg(long)]
-    pub listen: Option<std::net::SocketAddr>,
-    /// Data directory [default: ./chiso-data].
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
-    /// Print the effective configuration and exit.
-    #[arg(long)]
-    pub dump_config: bool,
-}
-
 #[derive(Debug, Subcommand)]
 pub enum UnitsCommand {
     /// Serve the units service alone (database from CHISO_DATABASE_URL).
@@ -144,96 +121,17 @@ pub enum ReportingCommand {
     },
 }
 
-#[derive(Debug, Args)]
-pub struct MigrateArgs {
-    /// Service whose database to migrate.
-    #[arg(long, default_value = "units", value_parser = app::SERVICES)]
-    pub service: String,
-    /// Database URL [default: CHISO_DATABASE_URL, else the data directory's SQLite file].
-    #[arg(long)]
-    pub database_url: Option<String>,
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum TokenCommand {
-    /// Print a token signed with the data directory's development key.
-    Issue {
-        #[arg(long, default_value = "chiso-data")]
-        data_dir: PathBuf,
-        /// Role (repeatable): submitter, reviewer, approver, admin, reader, service.
-        #[arg(long = "role", required = true)]
-        roles: Vec<Role>,
-        /// GSO code of the unit the token may act on, or VN for the whole country.
-        #[arg(long)]
-        scope: String,
-        /// Name of the calling system.
-        #[arg(long, default_value = "chiso-cli")]
-        subject: String,
-        /// Lifetime in hours.
-        #[arg(long, default_value_t = 24)]
-        ttl_hours: u64,
-    },
-}
-
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = cli.config.as_deref();
     match cli.command {
-        Command::Up(UpArgs { server: args, demo }) => {
-            let config = load(&cli.config, &args, None)?;
-            if args.dump_config {
-                print!("{}", config.to_toml()?);
-                return Ok(());
-            }
-            let _telemetry = init_telemetry("chiso", &config)?;
-            let shutdown = CancellationToken::new();
-            chiso_server::shutdown_on_signal(shutdown.clone());
-            let listener = bind(config.listen).await?;
-            let embedded =
-                app::open_embedded(&config.data_dir, &listener, shutdown.clone()).await?;
-            let url = format!("http://{}", listener.local_addr()?);
-            eprintln!(
-                "chiso is up on {url} (data in {}). Try: chiso units ls --parent 38",
-                config.data_dir.display()
-            );
-            if demo {
-                let data_dir = config.data_dir.clone();
-                let url = url.clone();
-                tokio::spawn(async move {
-                    match crate::server::demo::run(&url, &data_dir).await {
-                        Ok(()) => eprintln!(
-                            "demo data ready. Try: chiso report progress --scope 38 --year 2023"
-                        ),
-                        Err(err) => eprintln!("demo data failed: {err:#}"),
-                    }
-                });
-            }
-            embedded
-                .serve(
-                    listener,
-                    shutdown,
-                    Duration::from_secs(config.shutdown_grace_secs),
-                )
-                .await
-        }
+        Command::Up(args) => serve::up(config, args).await,
         Command::Units {
             command:
                 UnitsCommand::Serve {
                     server,
                     database_url,
                 },
-        } => {
-            let config = load(&cli.config, &server, database_url)?;
-            if server.dump_config {
-                print!("{}", config.to_toml()?);
-                return Ok(());
-            }
-            let _telemetry = init_telemetry("chiso-units", &config)?;
-            let shutdown = CancellationToken::new();
-            chiso_server::shutdown_on_signal(shutdown.clone());
-            let listener = bind(config.listen).await?;
-            app::serve_units(&config, listener, shutdown).await
-        }
+        } => serve::serve(Service::Units, config, server, database_url).await,
         Command::Units {
             command: UnitsCommand::Client(command),
         } => command.run().await,
@@ -243,107 +141,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     server,
                     database_url,
                 },
-        } => {
-            let config = load(&cli.config, &server, database_url)?;
-            if server.dump_config {
-                print!("{}", config.to_toml()?);
-                return Ok(());
-            }
-            let _telemetry = init_telemetry("chiso-assessment", &config)?;
-            let shutdown = CancellationToken::new();
-            chiso_server::shutdown_on_signal(shutdown.clone());
-            let listener = bind(config.listen).await?;
-            app::serve_assessment(&config, listener, shutdown).await
-        }
+        } => serve::serve(Service::Assessment, config, server, database_url).await,
         Command::Reporting {
             command:
                 ReportingCommand::Serve {
                     server,
                     database_url,
                 },
-        } => {
-            let config = load(&cli.config, &server, database_url)?;
-            if server.dump_config {
-                print!("{}", config.to_toml()?);
-                return Ok(());
-            }
-            let _telemetry = init_telemetry("chiso-reporting", &config)?;
-            let shutdown = CancellationToken::new();
-            chiso_server::shutdown_on_signal(shutdown.clone());
-            let listener = bind(config.listen).await?;
-            app::serve_reporting(&config, listener, shutdown).await
-        }
+        } => serve::serve(Service::Reporting, config, server, database_url).await,
         Command::Report { command } => command.run().await,
         Command::Criteria { command } => command.run().await,
         Command::Assess { command } => command.run().await,
-        Command::Migrate(args) => {
-            let overrides = Overrides {
-                data_dir: args.data_dir,
-                database_url: args.database_url,
-                ..Overrides::default()
-            };
-            let config = Config::load(cli.config.as_deref(), &overrides)?;
-            let url = config
-                .database_url
-                .clone()
-                .unwrap_or_else(|| app::sqlite_url(&config.data_dir, &args.service));
-            if url.starts_with("sqlite:") {
-                std::fs::create_dir_all(&config.data_dir)?;
-            }
-            app::open_database(&args.service, &url).await?;
-            eprintln!("{} database is up to date", args.service);
-            Ok(())
-        }
-        Command::Token {
-            command:
-                TokenCommand::Issue {
-                    data_dir,
-                    roles,
-                    scope,
-                    subject,
-                    ttl_hours,
-                },
-        } => {
-            anyhow::ensure!(
-                chiso_domain::Scope::parse(&scope).is_ok(),
-                "--scope {scope:?} is neither a GSO code nor {NATIONAL_SCOPE}"
-            );
-            let secret = chiso_auth::dev_secret(&data_dir)?;
-            let token = Issuer::hs256(&secret).issue(
-                &subject,
-                &roles,
-                &scope,
-                Duration::from_secs(ttl_hours * 3600),
-            )?;
-            println!("{token}");
-            Ok(())
-        }
+        Command::Migrate(args) => serve::migrate(config, args).await,
+        Command::Token { command } => command.run(),
     }
-}
-
-fn load(
-    file: &Option<PathBuf>,
-    args: &ServerArgs,
-    database_url: Option<String>,
-) -> anyhow::Result<Config> {
-    let overrides = Overrides {
-        listen: args.listen,
-        data_dir: args.data_dir.clone(),
-        database_url,
-    };
-    Config::load(file.as_deref(), &overrides)
-}
-
-fn init_telemetry(
-    service: &str,
-    config: &Config,
-) -> anyhow::Result<chiso_telemetry::TelemetryGuard> {
-    let format = config.log.format.parse().map_err(anyhow::Error::msg)?;
-    chiso_telemetry::init(service, format, &config.log.filter)
-}
-
-async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))
 }

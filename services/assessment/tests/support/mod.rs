@@ -81,10 +81,7 @@ impl UnitsServer {
         let auth = AuthInterceptor::new(Arc::new(Verifier::hs256(SECRET)));
         tokio::spawn(
             Server::new()
-                .add_service(
-                    "chiso.units.v1.UnitsService",
-                    UnitsServiceServer::with_interceptor(units, auth),
-                )
+                .add_service(UnitsServiceServer::with_interceptor(units, auth))
                 .serve(
                     listener,
                     shutdown.clone(),
@@ -151,14 +148,11 @@ impl Env {
         let addr = listener.local_addr().expect("local addr");
         let auth = AuthInterceptor::new(Arc::new(Verifier::hs256(SECRET)));
         let server = Server::new()
-            .add_service(
-                "chiso.assessment.v1.CriteriaService",
-                CriteriaServiceServer::with_interceptor(assessments.clone(), auth.clone()),
-            )
-            .add_service(
-                "chiso.assessment.v1.AssessmentService",
-                AssessmentServiceServer::with_interceptor(assessments, auth),
-            )
+            .add_service(CriteriaServiceServer::with_interceptor(
+                assessments.clone(),
+                auth.clone(),
+            ))
+            .add_service(AssessmentServiceServer::with_interceptor(assessments, auth))
             .serve(
                 listener,
                 shutdown.clone(),
