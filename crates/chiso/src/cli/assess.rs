@@ -16,8 +16,11 @@ use sha2::{Digest, Sha256};
 use tonic::Code;
 
 use crate::cli::common::client::{AuthedChannel, ClientArgs, explain};
+use crate::cli::common::format::{num, time_text, yes_no};
+use crate::cli::common::names::{level_name, status_name};
 use crate::cli::common::output::{Output, Table, counted};
-use crate::cli::criteria::{Problem, level_name, list_sets, report_problems};
+use crate::cli::common::paging::{PAGE_SIZE, every_page, list_sets};
+use crate::cli::common::problems::{Problem, report_problems};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StatusArg {
@@ -448,10 +451,6 @@ pub fn derived_request_id(text: &str, unit: &str, year: i32) -> String {
 
 // ---- showing assessments
 
-fn num(x: f64) -> String {
-    format!("{x}")
-}
-
 /// A value as a values file writes it.
 pub fn value_text(value: Option<&V>) -> String {
     match value {
@@ -477,32 +476,6 @@ fn stored_value_text(value: &chiso_assessment::criteria::Value) -> String {
         Value::Count(n) => n.to_string(),
         Value::Number(x) => num(*x),
     }
-}
-
-pub fn status_name(status: i32) -> &'static str {
-    match pb::AssessmentStatus::try_from(status).unwrap_or(pb::AssessmentStatus::Unspecified) {
-        pb::AssessmentStatus::Draft => "draft",
-        pb::AssessmentStatus::Submitted => "submitted",
-        pb::AssessmentStatus::Verified => "verified",
-        pb::AssessmentStatus::Approved => "approved",
-        pb::AssessmentStatus::Returned => "returned",
-        pb::AssessmentStatus::Unspecified => "",
-    }
-}
-
-/// A time in Vietnam (UTC+7), RFC 3339.
-fn time_text(seconds: Option<i64>) -> String {
-    let Some(seconds) = seconds else {
-        return String::new();
-    };
-    time::OffsetDateTime::from_unix_timestamp(seconds)
-        .ok()
-        .map(|t| t.to_offset(chiso_domain::VIETNAM_OFFSET))
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
 }
 
 fn points_text(points: f64, max: f64) -> String {
@@ -658,7 +631,6 @@ fn indicator_table(a: &pb::Assessment, output: Output) -> Table {
         "evidence_link",
         "evidence_note",
     ]);
-    let bool_text = |b: bool| if b { "yes" } else { "no" }.to_owned();
     for i in &card.indicators {
         let value = values.get(i.code.as_str()).copied();
         let evidence = evidence_of(value);
@@ -666,9 +638,9 @@ fn indicator_table(a: &pb::Assessment, output: Output) -> Table {
             i.code.clone(),
             i.name.clone(),
             i.group_code.clone(),
-            bool_text(i.mandatory),
+            yes_no(i.mandatory),
             value.map_or_else(String::new, |v| value_text(v.value.as_ref())),
-            bool_text(i.met),
+            yes_no(i.met),
             num(i.points),
             num(i.max_points),
             i.shortfall.clone(),
@@ -709,7 +681,7 @@ fn list_table(list: &[pb::Assessment]) -> Table {
             status_name(a.status).to_owned(),
             format!("{} v{}", a.criteria_set_id, a.criteria_set_version),
             points_text(card.total_points, card.max_points),
-            if card.complete { "yes" } else { "no" }.to_owned(),
+            yes_no(card.complete),
             time_text(a.updated_at.as_ref().map(|t| t.seconds)),
             a.reason.clone(),
         ]);
@@ -1057,9 +1029,7 @@ impl AssessCommand {
                 client,
             } => {
                 let mut api = Api::connect(&client).await?;
-                let mut list = Vec::new();
-                let mut page_token = String::new();
-                loop {
+                let list = every_page(async |page_token| {
                     let page = api
                         .assessments
                         .list_assessments(pb::ListAssessmentsRequest {
@@ -1067,18 +1037,14 @@ impl AssessCommand {
                             year: year.unwrap_or(0),
                             status: status.map_or(pb::AssessmentStatus::Unspecified, |s| s.to_pb())
                                 as i32,
-                            page_size: 1000,
+                            page_size: PAGE_SIZE,
                             page_token,
                         })
-                        .await
-                        .map_err(explain)?
+                        .await?
                         .into_inner();
-                    list.extend(page.assessments);
-                    if page.next_page_token.is_empty() {
-                        break;
-                    }
-                    page_token = page.next_page_token;
-                }
+                    Ok((page.assessments, page.next_page_token))
+                })
+                .await?;
                 let title = counted(list.len(), "assessment", "assessments");
                 print!("{}", list_table(&list).titled(title).render(client.output)?);
                 Ok(())
@@ -1189,26 +1155,20 @@ impl AssessCommand {
             }
             AssessCommand::History { at, client } => {
                 let mut api = Api::connect(&client).await?;
-                let mut entries = Vec::new();
-                let mut page_token = String::new();
-                loop {
+                let entries = every_page(async |page_token| {
                     let page = api
                         .assessments
                         .list_assessment_history(pb::ListAssessmentHistoryRequest {
                             unit_code: at.unit.clone(),
                             year: at.year,
-                            page_size: 1000,
+                            page_size: PAGE_SIZE,
                             page_token,
                         })
-                        .await
-                        .map_err(explain)?
+                        .await?
                         .into_inner();
-                    entries.extend(page.entries);
-                    if page.next_page_token.is_empty() {
-                        break;
-                    }
-                    page_token = page.next_page_token;
-                }
+                    Ok((page.entries, page.next_page_token))
+                })
+                .await?;
                 let title = format!(
                     "{} to the {} assessment of {}",
                     counted(entries.len(), "change", "changes"),

@@ -12,11 +12,11 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use time::Date;
 
-use crate::cli::assess::status_name;
+use crate::cli::common::args::{LevelArg, parse_date};
 use crate::cli::common::client::{ClientArgs, explain};
-use crate::cli::common::output::{Output, Table, render_sections};
-use crate::cli::criteria::{level_name, level_to_pb};
-use crate::cli::units::{LevelArg, parse_date};
+use crate::cli::common::format::date_text;
+use crate::cli::common::names::{level_name, status_name};
+use crate::cli::common::output::{Output, Table, counted, render_sections};
 
 /// The province `chiso up` loads, the default scope of a report.
 const DEFAULT_SCOPE: &str = "38";
@@ -199,12 +199,12 @@ pub enum ExportCommand {
 }
 
 fn level(level: Option<LevelArg>) -> i32 {
-    level.map_or(UnitLevel::Unspecified, level_to_pb) as i32
+    level.map_or(UnitLevel::Unspecified, LevelArg::to_pb) as i32
 }
 
 /// The level a request counts (commune when unset, as the server reads it).
 fn counted_level(level: Option<LevelArg>) -> &'static str {
-    level_name(level.map_or(UnitLevel::Commune, level_to_pb) as i32)
+    level_name(level.map_or(UnitLevel::Commune, LevelArg::to_pb) as i32)
 }
 
 impl ProgressArgs {
@@ -330,11 +330,6 @@ fn target_kind(kind: i32) -> &'static str {
         pb::TargetKind::Kpi => "kpi",
         pb::TargetKind::Unspecified => "",
     }
-}
-
-fn date_text(d: Option<&chiso_proto::google::r#type::Date>) -> String {
-    d.and_then(|d| chiso_proto::to_date(d).ok())
-        .map_or_else(String::new, |d| d.to_string())
 }
 
 pub fn targets_table(statuses: &[pb::TargetStatus], with_scope: bool) -> Table {
@@ -686,13 +681,13 @@ fn render_ranking(
         .as_deref()
         .map_or_else(|| "total points".to_owned(), |g| format!("{g} points"));
     let which = if query.approved_only {
-        crate::cli::common::output::counted(
+        counted(
             p.entries.len(),
             "approved assessment",
             "approved assessments",
         )
     } else {
-        crate::cli::common::output::counted(p.entries.len(), "assessment", "assessments")
+        counted(p.entries.len(), "assessment", "assessments")
     };
     let title = format!(
         "{which} of {} under {} in {}, by {by}",
@@ -819,7 +814,7 @@ fn render_trend(
         query.unit.trim(),
         query.from,
         query.to,
-        crate::cli::common::output::counted(p.points.len(), "assessment", "assessments")
+        counted(p.points.len(), "assessment", "assessments")
     );
     Ok(format!(
         "{}{}\n",
@@ -888,7 +883,7 @@ impl ExportCommand {
                     .with_context(|| format!("cannot write {}", path.display()))?;
                 eprintln!(
                     "wrote {} to {}",
-                    crate::cli::common::output::counted(lines.saturating_sub(1), "row", "rows"),
+                    counted(lines.saturating_sub(1), "row", "rows"),
                     path.display()
                 );
             }
