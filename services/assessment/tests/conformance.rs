@@ -13,37 +13,12 @@ use chiso_auth::{NATIONAL_SCOPE, Role};
 use chiso_proto::assessment::v1 as pb;
 use chiso_proto::units::v1::UnitLevel;
 use chiso_server::field_violations;
-use chiso_storage::testing::POSTGRES_ENV;
+use chiso_testkit::on_every_backend;
 use support::*;
 use tokio::sync::{Barrier, watch};
 use tonic::Code;
 
-/// Expands each named `async fn(Env)` into a module with a `sqlite` and a
-/// `postgres` test.
-macro_rules! on_every_backend {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(super::Env::sqlite().await).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                match super::Env::postgres().await {
-                    Some(env) => super::$name(env).await,
-                    None => eprintln!(
-                        "{}::postgres not run: {} is not set",
-                        stringify!($name),
-                        super::POSTGRES_ENV
-                    ),
-                }
-            }
-        }
-    )*};
-}
-
-on_every_backend!(
+on_every_backend!(Env:
     // Events
     concurrent_writers_leave_no_gap_for_a_follower_or_a_resuming_reader,
     concurrent_writes_over_one_etag_let_exactly_one_through,
@@ -2052,7 +2027,7 @@ async fn calls_without_a_valid_token_are_unauthenticated(env: Env) {
 
 /// When the units service cannot be reached, writes answer `Unavailable`
 /// and nothing is written.
-async fn without_units(env: Env) {
+async fn the_units_service_is_down(env: Env) {
     let err = env
         .commune(COMMUNE)
         .upsert_indicator_values(upsert(COMMUNE, YEAR, vec![yes("CQS.01", true)]))
@@ -2090,22 +2065,4 @@ async fn without_units(env: Env) {
     assert_eq!(commune_set(&env).await.indicators.len(), 37);
 }
 
-mod the_units_service_is_down {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        let url = super::closed_port_url().await;
-        super::without_units(super::Env::sqlite_with_units_at(&url).await).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        let url = super::closed_port_url().await;
-        match super::Env::postgres_with_units_at(&url).await {
-            Some(env) => super::without_units(env).await,
-            None => eprintln!(
-                "the_units_service_is_down::postgres not run: {} is not set",
-                super::POSTGRES_ENV
-            ),
-        }
-    }
-}
+on_every_backend!(UnitsDown: the_units_service_is_down);
