@@ -938,9 +938,20 @@ fn request_id(write: &WriteArgs) -> String {
     write.request_id.clone().unwrap_or_default()
 }
 
-fn print_moved(a: Option<pb::Assessment>, output: Output) -> anyhow::Result<()> {
-    let a = a.context("the server sent no assessment")?;
-    print!("{}", render_moved(&a, output)?);
+/// Moves an assessment through review with `call` and prints where it
+/// stands.
+async fn review(
+    client: &ClientArgs,
+    call: impl AsyncFnOnce(
+        &mut AssessmentServiceClient<AuthedChannel>,
+    ) -> Result<Option<pb::Assessment>, tonic::Status>,
+) -> anyhow::Result<()> {
+    let mut api = Api::connect(client).await?;
+    let a = call(&mut api.assessments)
+        .await
+        .map_err(explain)?
+        .context("the server sent no assessment")?;
+    print!("{}", render_moved(&a, client.output)?);
     Ok(())
 }
 
@@ -1062,52 +1073,46 @@ impl AssessCommand {
                 set_values(at, &file, validate_only, asked, write, client).await
             }
             AssessCommand::Submit { at, write, client } => {
-                let mut api = Api::connect(&client).await?;
-                let a = api
-                    .assessments
-                    .submit_assessment(pb::SubmitAssessmentRequest {
-                        unit_code: at.unit,
-                        year: at.year,
-                        etag: etag(&write),
-                        request_id: request_id(&write),
-                    })
-                    .await
-                    .map_err(explain)?
-                    .into_inner()
-                    .assessment;
-                print_moved(a, client.output)
+                review(&client, async move |api| {
+                    let answer = api
+                        .submit_assessment(pb::SubmitAssessmentRequest {
+                            unit_code: at.unit,
+                            year: at.year,
+                            etag: etag(&write),
+                            request_id: request_id(&write),
+                        })
+                        .await?;
+                    Ok(answer.into_inner().assessment)
+                })
+                .await
             }
             AssessCommand::Verify { at, write, client } => {
-                let mut api = Api::connect(&client).await?;
-                let a = api
-                    .assessments
-                    .verify_assessment(pb::VerifyAssessmentRequest {
-                        unit_code: at.unit,
-                        year: at.year,
-                        etag: etag(&write),
-                        request_id: request_id(&write),
-                    })
-                    .await
-                    .map_err(explain)?
-                    .into_inner()
-                    .assessment;
-                print_moved(a, client.output)
+                review(&client, async move |api| {
+                    let answer = api
+                        .verify_assessment(pb::VerifyAssessmentRequest {
+                            unit_code: at.unit,
+                            year: at.year,
+                            etag: etag(&write),
+                            request_id: request_id(&write),
+                        })
+                        .await?;
+                    Ok(answer.into_inner().assessment)
+                })
+                .await
             }
             AssessCommand::Approve { at, write, client } => {
-                let mut api = Api::connect(&client).await?;
-                let a = api
-                    .assessments
-                    .approve_assessment(pb::ApproveAssessmentRequest {
-                        unit_code: at.unit,
-                        year: at.year,
-                        etag: etag(&write),
-                        request_id: request_id(&write),
-                    })
-                    .await
-                    .map_err(explain)?
-                    .into_inner()
-                    .assessment;
-                print_moved(a, client.output)
+                review(&client, async move |api| {
+                    let answer = api
+                        .approve_assessment(pb::ApproveAssessmentRequest {
+                            unit_code: at.unit,
+                            year: at.year,
+                            etag: etag(&write),
+                            request_id: request_id(&write),
+                        })
+                        .await?;
+                    Ok(answer.into_inner().assessment)
+                })
+                .await
             }
             AssessCommand::Return {
                 at,
@@ -1115,21 +1120,19 @@ impl AssessCommand {
                 write,
                 client,
             } => {
-                let mut api = Api::connect(&client).await?;
-                let a = api
-                    .assessments
-                    .return_assessment(pb::ReturnAssessmentRequest {
-                        unit_code: at.unit,
-                        year: at.year,
-                        reason,
-                        etag: etag(&write),
-                        request_id: request_id(&write),
-                    })
-                    .await
-                    .map_err(explain)?
-                    .into_inner()
-                    .assessment;
-                print_moved(a, client.output)
+                review(&client, async move |api| {
+                    let answer = api
+                        .return_assessment(pb::ReturnAssessmentRequest {
+                            unit_code: at.unit,
+                            year: at.year,
+                            reason,
+                            etag: etag(&write),
+                            request_id: request_id(&write),
+                        })
+                        .await?;
+                    Ok(answer.into_inner().assessment)
+                })
+                .await
             }
             AssessCommand::Reopen {
                 at,
@@ -1137,21 +1140,19 @@ impl AssessCommand {
                 write,
                 client,
             } => {
-                let mut api = Api::connect(&client).await?;
-                let a = api
-                    .assessments
-                    .reopen_assessment(pb::ReopenAssessmentRequest {
-                        unit_code: at.unit,
-                        year: at.year,
-                        reason,
-                        etag: etag(&write),
-                        request_id: request_id(&write),
-                    })
-                    .await
-                    .map_err(explain)?
-                    .into_inner()
-                    .assessment;
-                print_moved(a, client.output)
+                review(&client, async move |api| {
+                    let answer = api
+                        .reopen_assessment(pb::ReopenAssessmentRequest {
+                            unit_code: at.unit,
+                            year: at.year,
+                            reason,
+                            etag: etag(&write),
+                            request_id: request_id(&write),
+                        })
+                        .await?;
+                    Ok(answer.into_inner().assessment)
+                })
+                .await
             }
             AssessCommand::History { at, client } => {
                 let mut api = Api::connect(&client).await?;
