@@ -97,14 +97,7 @@ impl Drop for TestApp {
     }
 }
 
-/// Evidence as a commune would attach it.
-pub fn evidence() -> Option<chiso_proto::assessment::v1::Evidence> {
-    Some(chiso_proto::assessment::v1::Evidence {
-        document_number: "12/BC-UBND".into(),
-        link: String::new(),
-        note: "báo cáo năm".into(),
-    })
-}
+pub use chiso_testkit::requests::evidence;
 
 /// A value that meets `ind`, with evidence.
 pub fn meeting(

@@ -1,6 +1,8 @@
 //! What the test suites share: one conformance macro that runs each test on
-//! every storage backend, the test databases it runs them on, and a real
-//! units server for the services that call one.
+//! every storage backend, the test databases it runs them on, a real units
+//! server for the services that call one, and the requests the suites send.
+
+pub mod requests;
 
 use std::sync::Arc;
 use std::time::Duration;

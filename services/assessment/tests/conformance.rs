@@ -14,6 +14,7 @@ use chiso_proto::assessment::v1 as pb;
 use chiso_proto::units::v1::UnitLevel;
 use chiso_server::field_violations;
 use chiso_testkit::on_every_backend;
+use chiso_testkit::requests::{approve, submit, verify};
 use support::*;
 use tokio::sync::{Barrier, watch};
 use tonic::Code;
@@ -107,30 +108,6 @@ fn value_of<'a>(a: &'a pb::Assessment, code: &str) -> Option<&'a pb::indicator_v
         .iter()
         .find(|v| v.indicator_code == code)
         .and_then(|v| v.value.as_ref())
-}
-
-fn submit(unit: &str, year: i32) -> pb::SubmitAssessmentRequest {
-    pb::SubmitAssessmentRequest {
-        unit_code: unit.into(),
-        year,
-        ..Default::default()
-    }
-}
-
-fn verify(unit: &str, year: i32) -> pb::VerifyAssessmentRequest {
-    pb::VerifyAssessmentRequest {
-        unit_code: unit.into(),
-        year,
-        ..Default::default()
-    }
-}
-
-fn approve(unit: &str, year: i32) -> pb::ApproveAssessmentRequest {
-    pb::ApproveAssessmentRequest {
-        unit_code: unit.into(),
-        year,
-        ..Default::default()
-    }
 }
 
 /// Every event from `after`, read until `n` have come (then a short wait

@@ -32,7 +32,7 @@ use chiso_reporting::{MIGRATIONS, Projection, Projector};
 use chiso_server::{ServeOptions, Server};
 use chiso_storage::sqlx::{self, Row};
 use chiso_storage::{Backend, Db};
-use chiso_testkit::{POSTGRES_ENV, TestDb, UnitsServer, on_every_backend};
+use chiso_testkit::{POSTGRES_ENV, TestDb, UnitsServer, on_every_backend, requests};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -316,48 +316,26 @@ enum Move {
 }
 
 async fn act(svc: &Assessments, unit: &str, year: i32, m: Move) {
-    let (unit_code, reason) = (unit.to_owned(), "thiếu minh chứng".to_owned());
+    let reason = "thiếu minh chứng";
     let result = match m {
         Move::Submit => svc
-            .submit_assessment(as_officer(apb::SubmitAssessmentRequest {
-                unit_code,
-                year,
-                ..Default::default()
-            }))
+            .submit_assessment(as_officer(requests::submit(unit, year)))
             .await
             .map(drop),
         Move::Verify => svc
-            .verify_assessment(as_officer(apb::VerifyAssessmentRequest {
-                unit_code,
-                year,
-                ..Default::default()
-            }))
+            .verify_assessment(as_officer(requests::verify(unit, year)))
             .await
             .map(drop),
         Move::Approve => svc
-            .approve_assessment(as_officer(apb::ApproveAssessmentRequest {
-                unit_code,
-                year,
-                ..Default::default()
-            }))
+            .approve_assessment(as_officer(requests::approve(unit, year)))
             .await
             .map(drop),
         Move::Return => svc
-            .return_assessment(as_officer(apb::ReturnAssessmentRequest {
-                unit_code,
-                year,
-                reason,
-                ..Default::default()
-            }))
+            .return_assessment(as_officer(requests::send_back(unit, year, reason)))
             .await
             .map(drop),
         Move::Reopen => svc
-            .reopen_assessment(as_officer(apb::ReopenAssessmentRequest {
-                unit_code,
-                year,
-                reason,
-                ..Default::default()
-            }))
+            .reopen_assessment(as_officer(requests::reopen(unit, year, reason)))
             .await
             .map(drop),
     };

@@ -216,13 +216,7 @@ pub async fn closed_port_url() -> String {
 // ---------------------------------------------------------------------------
 // Values and requests
 
-pub fn evidence() -> Option<pb::Evidence> {
-    Some(pb::Evidence {
-        document_number: "12/BC-UBND".into(),
-        link: String::new(),
-        note: "báo cáo năm".into(),
-    })
-}
+pub use chiso_testkit::requests::evidence;
 
 pub fn value(code: &str, v: pb::indicator_value::Value) -> pb::IndicatorValue {
     pb::IndicatorValue {
