@@ -145,21 +145,16 @@ async fn a_commune_year_goes_through_review() {
         .unwrap();
     assert_eq!(submitted.status, pb::AssessmentStatus::Submitted as i32);
     let no_reason = district
-        .return_assessment(pb::ReturnAssessmentRequest {
-            unit_code: COMMUNE.into(),
-            year: 2023,
-            ..Default::default()
-        })
+        .return_assessment(requests::send_back(COMMUNE, 2023, ""))
         .await
         .unwrap_err();
     assert_eq!(field_violations(&no_reason)[0].0, "reason");
     let returned = district
-        .return_assessment(pb::ReturnAssessmentRequest {
-            unit_code: COMMUNE.into(),
-            year: 2023,
-            reason: "thiếu văn bản chứng minh camera an ninh".into(),
-            ..Default::default()
-        })
+        .return_assessment(requests::send_back(
+            COMMUNE,
+            2023,
+            "thiếu văn bản chứng minh camera an ninh",
+        ))
         .await
         .unwrap()
         .into_inner()
@@ -263,12 +258,11 @@ async fn a_commune_year_goes_through_review() {
 
     // The province reopens with a reason.
     let reopened = province
-        .reopen_assessment(pb::ReopenAssessmentRequest {
-            unit_code: COMMUNE.into(),
-            year: 2023,
-            reason: "số liệu camera cần kiểm tra lại".into(),
-            ..Default::default()
-        })
+        .reopen_assessment(requests::reopen(
+            COMMUNE,
+            2023,
+            "số liệu camera cần kiểm tra lại",
+        ))
         .await
         .unwrap()
         .into_inner()

@@ -14,7 +14,7 @@ use chiso_proto::assessment::v1 as pb;
 use chiso_proto::units::v1::UnitLevel;
 use chiso_server::field_violations;
 use chiso_testkit::on_every_backend;
-use chiso_testkit::requests::{approve, submit, verify};
+use chiso_testkit::requests::{approve, reopen, send_back, submit, verify};
 use support::*;
 use tokio::sync::{Barrier, watch};
 use tonic::Code;
@@ -1718,11 +1718,7 @@ async fn edits_and_moves_in_the_wrong_state_are_failed_preconditions(env: Env) {
     );
     let no_reason = province
         .clone()
-        .reopen_assessment(pb::ReopenAssessmentRequest {
-            unit_code: COMMUNE.into(),
-            year: YEAR,
-            ..Default::default()
-        })
+        .reopen_assessment(reopen(COMMUNE, YEAR, ""))
         .await;
     assert_eq!(
         bad_fields(&expect_code(no_reason, Code::InvalidArgument)),
@@ -1730,12 +1726,7 @@ async fn edits_and_moves_in_the_wrong_state_are_failed_preconditions(env: Env) {
     );
     province
         .clone()
-        .reopen_assessment(pb::ReopenAssessmentRequest {
-            unit_code: COMMUNE.into(),
-            year: YEAR,
-            reason: "kiểm tra lại số liệu".into(),
-            ..Default::default()
-        })
+        .reopen_assessment(reopen(COMMUNE, YEAR, "kiểm tra lại số liệu"))
         .await
         .expect("ReopenAssessment");
     let edited = write(&env, COMMUNE, YEAR, vec![yes("CQS.01", false)]).await;
@@ -1835,12 +1826,7 @@ async fn a_district_reviewer_verifies_only_its_own_communes_and_cannot_approve(e
     );
     expect_code(
         district
-            .return_assessment(pb::ReturnAssessmentRequest {
-                unit_code: OTHER_DISTRICT_COMMUNE.into(),
-                year: YEAR,
-                reason: "không thuộc huyện".into(),
-                ..Default::default()
-            })
+            .return_assessment(send_back(OTHER_DISTRICT_COMMUNE, YEAR, "không thuộc huyện"))
             .await,
         Code::PermissionDenied,
     );
