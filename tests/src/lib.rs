@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use chiso::client::AuthedChannel;
+use chiso::cli::common::client::AuthedChannel;
 use chiso_auth::{Issuer, Role};
 use chiso_proto::units::v1::units_service_client::UnitsServiceClient;
 use chiso_server::BearerInterceptor;
@@ -29,7 +29,7 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind port 0");
-        let embedded = chiso::app::open_embedded(data_dir.path(), &listener, shutdown.clone())
+        let embedded = chiso::server::open_embedded(data_dir.path(), &listener, shutdown.clone())
             .await
             .expect("open the embedded services");
         let addr = listener.local_addr().expect("local addr");
@@ -97,14 +97,7 @@ impl Drop for TestApp {
     }
 }
 
-/// Evidence as a commune would attach it.
-pub fn evidence() -> Option<chiso_proto::assessment::v1::Evidence> {
-    Some(chiso_proto::assessment::v1::Evidence {
-        document_number: "12/BC-UBND".into(),
-        link: String::new(),
-        note: "báo cáo năm".into(),
-    })
-}
+pub use chiso_testkit::requests::evidence;
 
 /// A value that meets `ind`, with evidence.
 pub fn meeting(
@@ -112,7 +105,7 @@ pub fn meeting(
 ) -> chiso_proto::assessment::v1::IndicatorValue {
     chiso_proto::assessment::v1::IndicatorValue {
         indicator_code: ind.code.clone(),
-        value: Some(chiso::demo::value_for(ind, false, 0)),
+        value: Some(chiso::server::demo::value_for(ind, false, 0)),
         evidence: evidence(),
     }
 }

@@ -10,6 +10,7 @@ use chiso_proto::assessment::v1::{
     criteria_service_client::CriteriaServiceClient,
 };
 use chiso_server::field_violations;
+use chiso_testkit::requests;
 use chiso_tests::{TestApp, evidence, meeting};
 use tonic::Code;
 
@@ -37,7 +38,7 @@ async fn client(
     app: &TestApp,
     roles: &[Role],
     scope: &str,
-) -> AssessmentServiceClient<chiso::client::AuthedChannel> {
+) -> AssessmentServiceClient<chiso::cli::common::client::AuthedChannel> {
     AssessmentServiceClient::new(app.authed(&app.token(roles, scope)).await)
 }
 
@@ -136,11 +137,7 @@ async fn a_commune_year_goes_through_review() {
 
     // Submit; the district returns it with a reason; resubmit; verify; approve.
     let submitted = commune
-        .submit_assessment(pb::SubmitAssessmentRequest {
-            unit_code: COMMUNE.into(),
-            year: 2023,
-            ..Default::default()
-        })
+        .submit_assessment(requests::submit(COMMUNE, 2023))
         .await
         .unwrap()
         .into_inner()
@@ -148,21 +145,16 @@ async fn a_commune_year_goes_through_review() {
         .unwrap();
     assert_eq!(submitted.status, pb::AssessmentStatus::Submitted as i32);
     let no_reason = district
-        .return_assessment(pb::ReturnAssessmentRequest {
-            unit_code: COMMUNE.into(),
-            year: 2023,
-            ..Default::default()
-        })
+        .return_assessment(requests::send_back(COMMUNE, 2023, ""))
         .await
         .unwrap_err();
     assert_eq!(field_violations(&no_reason)[0].0, "reason");
     let returned = district
-        .return_assessment(pb::ReturnAssessmentRequest {
-            unit_code: COMMUNE.into(),
-            year: 2023,
-            reason: "thiếu văn bản chứng minh camera an ninh".into(),
-            ..Default::default()
-        })
+        .return_assessment(requests::send_back(
+            COMMUNE,
+            2023,
+            "thiếu văn bản chứng minh camera an ninh",
+        ))
         .await
         .unwrap()
         .into_inner()
@@ -171,46 +163,26 @@ async fn a_commune_year_goes_through_review() {
     assert_eq!(returned.status, pb::AssessmentStatus::Returned as i32);
     assert_eq!(returned.reason, "thiếu văn bản chứng minh camera an ninh");
     commune
-        .submit_assessment(pb::SubmitAssessmentRequest {
-            unit_code: COMMUNE.into(),
-            year: 2023,
-            ..Default::default()
-        })
+        .submit_assessment(requests::submit(COMMUNE, 2023))
         .await
         .unwrap();
     // The district cannot approve; the province cannot skip verification.
     let denied = district
-        .approve_assessment(pb::ApproveAssessmentRequest {
-            unit_code: COMMUNE.into(),
-            year: 2023,
-            ..Default::default()
-        })
+        .approve_assessment(requests::approve(COMMUNE, 2023))
         .await
         .unwrap_err();
     assert_eq!(denied.code(), Code::PermissionDenied);
     let early = province
-        .approve_assessment(pb::ApproveAssessmentRequest {
-            unit_code: COMMUNE.into(),
-            year: 2023,
-            ..Default::default()
-        })
+        .approve_assessment(requests::approve(COMMUNE, 2023))
         .await
         .unwrap_err();
     assert_eq!(early.code(), Code::FailedPrecondition);
     district
-        .verify_assessment(pb::VerifyAssessmentRequest {
-            unit_code: COMMUNE.into(),
-            year: 2023,
-            ..Default::default()
-        })
+        .verify_assessment(requests::verify(COMMUNE, 2023))
         .await
         .unwrap();
     let approved = province
-        .approve_assessment(pb::ApproveAssessmentRequest {
-            unit_code: COMMUNE.into(),
-            year: 2023,
-            ..Default::default()
-        })
+        .approve_assessment(requests::approve(COMMUNE, 2023))
         .await
         .unwrap()
         .into_inner()
@@ -286,12 +258,11 @@ async fn a_commune_year_goes_through_review() {
 
     // The province reopens with a reason.
     let reopened = province
-        .reopen_assessment(pb::ReopenAssessmentRequest {
-            unit_code: COMMUNE.into(),
-            year: 2023,
-            reason: "số liệu camera cần kiểm tra lại".into(),
-            ..Default::default()
-        })
+        .reopen_assessment(requests::reopen(
+            COMMUNE,
+            2023,
+            "số liệu camera cần kiểm tra lại",
+        ))
         .await
         .unwrap()
         .into_inner()

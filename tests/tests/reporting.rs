@@ -12,6 +12,7 @@ use chiso_proto::reporting::v1::{
     self as pb, reporting_service_client::ReportingServiceClient,
     targets_service_client::TargetsServiceClient,
 };
+use chiso_testkit::requests;
 use chiso_tests::{TestApp, meeting};
 use tonic::Code;
 
@@ -42,27 +43,15 @@ async fn approve_tho_xuan_2023(app: &TestApp) -> i64 {
         .await
         .unwrap();
     as_commune
-        .submit_assessment(apb::SubmitAssessmentRequest {
-            unit_code: "15499".into(),
-            year: 2023,
-            ..Default::default()
-        })
+        .submit_assessment(requests::submit("15499", 2023))
         .await
         .unwrap();
     AssessmentServiceClient::new(app.authed(&district).await)
-        .verify_assessment(apb::VerifyAssessmentRequest {
-            unit_code: "15499".into(),
-            year: 2023,
-            ..Default::default()
-        })
+        .verify_assessment(requests::verify("15499", 2023))
         .await
         .unwrap();
     AssessmentServiceClient::new(app.authed(&province).await)
-        .approve_assessment(apb::ApproveAssessmentRequest {
-            unit_code: "15499".into(),
-            year: 2023,
-            ..Default::default()
-        })
+        .approve_assessment(requests::approve("15499", 2023))
         .await
         .unwrap();
     // The approval is the latest event.

@@ -105,7 +105,8 @@ async fn lookups() -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let embedded = chiso::app::open_embedded(data_dir.path(), &listener, shutdown.clone()).await?;
+    let embedded =
+        chiso::server::open_embedded(data_dir.path(), &listener, shutdown.clone()).await?;
     let server = tokio::spawn(embedded.serve(listener, shutdown.clone(), Duration::from_secs(5)));
     let secret = chiso_auth::dev_secret(data_dir.path())?;
     let token = chiso_auth::Issuer::hs256(&secret).issue(

@@ -48,8 +48,8 @@ impl Server {
         }
     }
 
-    /// Mounts a service; `name` is its gRPC name (e.g. `chiso.units.v1.UnitsService`).
-    pub fn add_service<S>(mut self, name: &'static str, service: S) -> Server
+    /// Mounts a service; health reports for it under its gRPC name.
+    pub fn add_service<S>(mut self, service: S) -> Server
     where
         S: tower::Service<http::Request<tonic::body::Body>, Error = std::convert::Infallible>
             + tonic::server::NamedService
@@ -61,7 +61,7 @@ impl Server {
         S::Future: Send + 'static,
     {
         self.routes = self.routes.add_service(service);
-        self.names.push(name);
+        self.names.push(S::NAME);
         self
     }
 

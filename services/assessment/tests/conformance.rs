@@ -13,37 +13,13 @@ use chiso_auth::{NATIONAL_SCOPE, Role};
 use chiso_proto::assessment::v1 as pb;
 use chiso_proto::units::v1::UnitLevel;
 use chiso_server::field_violations;
-use chiso_storage::testing::POSTGRES_ENV;
+use chiso_testkit::on_every_backend;
+use chiso_testkit::requests::{approve, reopen, send_back, submit, verify};
 use support::*;
 use tokio::sync::{Barrier, watch};
 use tonic::Code;
 
-/// Expands each named `async fn(Env)` into a module with a `sqlite` and a
-/// `postgres` test.
-macro_rules! on_every_backend {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(super::Env::sqlite().await).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                match super::Env::postgres().await {
-                    Some(env) => super::$name(env).await,
-                    None => eprintln!(
-                        "{}::postgres not run: {} is not set",
-                        stringify!($name),
-                        super::POSTGRES_ENV
-                    ),
-                }
-            }
-        }
-    )*};
-}
-
-on_every_backend!(
+on_every_backend!(Env:
     // Events
     concurrent_writers_leave_no_gap_for_a_follower_or_a_resuming_reader,
     concurrent_writes_over_one_etag_let_exactly_one_through,
@@ -132,30 +108,6 @@ fn value_of<'a>(a: &'a pb::Assessment, code: &str) -> Option<&'a pb::indicator_v
         .iter()
         .find(|v| v.indicator_code == code)
         .and_then(|v| v.value.as_ref())
-}
-
-fn submit(unit: &str, year: i32) -> pb::SubmitAssessmentRequest {
-    pb::SubmitAssessmentRequest {
-        unit_code: unit.into(),
-        year,
-        ..Default::default()
-    }
-}
-
-fn verify(unit: &str, year: i32) -> pb::VerifyAssessmentRequest {
-    pb::VerifyAssessmentRequest {
-        unit_code: unit.into(),
-        year,
-        ..Default::default()
-    }
-}
-
-fn approve(unit: &str, year: i32) -> pb::ApproveAssessmentRequest {
-    pb::ApproveAssessmentRequest {
-        unit_code: unit.into(),
-        year,
-        ..Default::default()
-    }
 }
 
 /// Every event from `after`, read until `n` have come (then a short wait
@@ -1766,11 +1718,7 @@ async fn edits_and_moves_in_the_wrong_state_are_failed_preconditions(env: Env) {
     );
     let no_reason = province
         .clone()
-        .reopen_assessment(pb::ReopenAssessmentRequest {
-            unit_code: COMMUNE.into(),
-            year: YEAR,
-            ..Default::default()
-        })
+        .reopen_assessment(reopen(COMMUNE, YEAR, ""))
         .await;
     assert_eq!(
         bad_fields(&expect_code(no_reason, Code::InvalidArgument)),
@@ -1778,12 +1726,7 @@ async fn edits_and_moves_in_the_wrong_state_are_failed_preconditions(env: Env) {
     );
     province
         .clone()
-        .reopen_assessment(pb::ReopenAssessmentRequest {
-            unit_code: COMMUNE.into(),
-            year: YEAR,
-            reason: "kiểm tra lại số liệu".into(),
-            ..Default::default()
-        })
+        .reopen_assessment(reopen(COMMUNE, YEAR, "kiểm tra lại số liệu"))
         .await
         .expect("ReopenAssessment");
     let edited = write(&env, COMMUNE, YEAR, vec![yes("CQS.01", false)]).await;
@@ -1883,12 +1826,7 @@ async fn a_district_reviewer_verifies_only_its_own_communes_and_cannot_approve(e
     );
     expect_code(
         district
-            .return_assessment(pb::ReturnAssessmentRequest {
-                unit_code: OTHER_DISTRICT_COMMUNE.into(),
-                year: YEAR,
-                reason: "không thuộc huyện".into(),
-                ..Default::default()
-            })
+            .return_assessment(send_back(OTHER_DISTRICT_COMMUNE, YEAR, "không thuộc huyện"))
             .await,
         Code::PermissionDenied,
     );
@@ -2052,7 +1990,7 @@ async fn calls_without_a_valid_token_are_unauthenticated(env: Env) {
 
 /// When the units service cannot be reached, writes answer `Unavailable`
 /// and nothing is written.
-async fn without_units(env: Env) {
+async fn the_units_service_is_down(env: Env) {
     let err = env
         .commune(COMMUNE)
         .upsert_indicator_values(upsert(COMMUNE, YEAR, vec![yes("CQS.01", true)]))
@@ -2090,22 +2028,4 @@ async fn without_units(env: Env) {
     assert_eq!(commune_set(&env).await.indicators.len(), 37);
 }
 
-mod the_units_service_is_down {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        let url = super::closed_port_url().await;
-        super::without_units(super::Env::sqlite_with_units_at(&url).await).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        let url = super::closed_port_url().await;
-        match super::Env::postgres_with_units_at(&url).await {
-            Some(env) => super::without_units(env).await,
-            None => eprintln!(
-                "the_units_service_is_down::postgres not run: {} is not set",
-                super::POSTGRES_ENV
-            ),
-        }
-    }
-}
+on_every_backend!(UnitsDown: the_units_service_is_down);

@@ -28,12 +28,11 @@ use chiso_proto::assessment::v1::{
     assessment_service_server::AssessmentServiceServer, criteria_service_server::CriteriaService,
     criteria_service_server::CriteriaServiceServer,
 };
-use chiso_proto::units::v1::units_service_server::UnitsServiceServer;
 use chiso_reporting::{MIGRATIONS, Projection, Projector};
 use chiso_server::{ServeOptions, Server};
 use chiso_storage::sqlx::{self, Row};
-use chiso_storage::testing::{POSTGRES_ENV, TestDb};
 use chiso_storage::{Backend, Db};
+use chiso_testkit::{POSTGRES_ENV, TestDb, UnitsServer, on_every_backend, requests};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -56,58 +55,6 @@ fn token(subject: &str, roles: &[Role]) -> String {
     Issuer::hs256(SECRET)
         .issue(subject, roles, NATIONAL_SCOPE, Duration::from_secs(3600))
         .expect("a token")
-}
-
-/// A real units service: SQLite with the Thanh Hóa history, served with the
-/// auth interceptor on 127.0.0.1 port 0.
-struct UnitsServer {
-    url: String,
-    shutdown: CancellationToken,
-    // Dropped last: the database goes away with it.
-    _db: TestDb,
-}
-
-impl UnitsServer {
-    async fn start() -> UnitsServer {
-        let db = TestDb::sqlite().await.expect("a SQLite units database");
-        db.db
-            .migrate(&chiso_units::MIGRATIONS)
-            .await
-            .expect("units migrations");
-        let shutdown = CancellationToken::new();
-        let units = chiso_units::Units::new(db.db.clone(), shutdown.clone());
-        chiso_units::reference::load_thanh_hoa(&units)
-            .await
-            .expect("the Thanh Hóa history loads");
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
-        let url = format!("http://{}", listener.local_addr().expect("local addr"));
-        let auth = AuthInterceptor::new(Arc::new(Verifier::hs256(SECRET)));
-        tokio::spawn(
-            Server::new()
-                .add_service(
-                    "chiso.units.v1.UnitsService",
-                    UnitsServiceServer::with_interceptor(units, auth),
-                )
-                .serve(
-                    listener,
-                    shutdown.clone(),
-                    ServeOptions {
-                        grace: Duration::from_secs(1),
-                    },
-                ),
-        );
-        UnitsServer {
-            url,
-            shutdown,
-            _db: db,
-        }
-    }
-}
-
-impl Drop for UnitsServer {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
 }
 
 /// The assessment service over one database, served on one port that it
@@ -164,14 +111,14 @@ impl AssessmentServer {
         let assessments = self.instance(shutdown.clone());
         let auth = AuthInterceptor::new(Arc::new(Verifier::hs256(SECRET)));
         let server = Server::new()
-            .add_service(
-                "chiso.assessment.v1.CriteriaService",
-                CriteriaServiceServer::with_interceptor(assessments.clone(), auth.clone()),
-            )
-            .add_service(
-                "chiso.assessment.v1.AssessmentService",
-                AssessmentServiceServer::with_interceptor(assessments.clone(), auth),
-            )
+            .add_service(CriteriaServiceServer::with_interceptor(
+                assessments.clone(),
+                auth.clone(),
+            ))
+            .add_service(AssessmentServiceServer::with_interceptor(
+                assessments.clone(),
+                auth,
+            ))
             .serve(
                 listener,
                 shutdown.clone(),
@@ -369,48 +316,26 @@ enum Move {
 }
 
 async fn act(svc: &Assessments, unit: &str, year: i32, m: Move) {
-    let (unit_code, reason) = (unit.to_owned(), "thiếu minh chứng".to_owned());
+    let reason = "thiếu minh chứng";
     let result = match m {
         Move::Submit => svc
-            .submit_assessment(as_officer(apb::SubmitAssessmentRequest {
-                unit_code,
-                year,
-                ..Default::default()
-            }))
+            .submit_assessment(as_officer(requests::submit(unit, year)))
             .await
             .map(drop),
         Move::Verify => svc
-            .verify_assessment(as_officer(apb::VerifyAssessmentRequest {
-                unit_code,
-                year,
-                ..Default::default()
-            }))
+            .verify_assessment(as_officer(requests::verify(unit, year)))
             .await
             .map(drop),
         Move::Approve => svc
-            .approve_assessment(as_officer(apb::ApproveAssessmentRequest {
-                unit_code,
-                year,
-                ..Default::default()
-            }))
+            .approve_assessment(as_officer(requests::approve(unit, year)))
             .await
             .map(drop),
         Move::Return => svc
-            .return_assessment(as_officer(apb::ReturnAssessmentRequest {
-                unit_code,
-                year,
-                reason,
-                ..Default::default()
-            }))
+            .return_assessment(as_officer(requests::send_back(unit, year, reason)))
             .await
             .map(drop),
         Move::Reopen => svc
-            .reopen_assessment(as_officer(apb::ReopenAssessmentRequest {
-                unit_code,
-                year,
-                reason,
-                ..Default::default()
-            }))
+            .reopen_assessment(as_officer(requests::reopen(unit, year, reason)))
             .await
             .map(drop),
     };
@@ -516,46 +441,40 @@ async fn assert_recomputed(
 
 /// Expands each named `async fn(reporting: TestDb, assessment: TestDb)` into
 /// a module with a `sqlite` and a `postgres` test.
-macro_rules! on_every_backend {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(super::sqlite_db().await, super::sqlite_db().await).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                match super::postgres_db().await {
-                    Some(reporting) => {
-                        let assessment = super::postgres_db().await.expect("the variable is set");
-                        super::$name(reporting, assessment).await
-                    }
-                    None => eprintln!(
-                        "{}::postgres not run: {} is not set",
-                        stringify!($name),
-                        super::POSTGRES_ENV
-                    ),
-                }
-            }
-        }
-    )*};
+/// A reporting database and an assessment database on one backend.
+struct Dbs {
+    reporting: TestDb,
+    assessment: TestDb,
 }
 
-on_every_backend!(the_projector_survives_crashes_and_outages_without_losing_or_repeating_events);
+impl Dbs {
+    async fn sqlite() -> Dbs {
+        Dbs {
+            reporting: sqlite_db().await,
+            assessment: sqlite_db().await,
+        }
+    }
+
+    async fn postgres() -> Option<Dbs> {
+        let reporting = postgres_db().await?;
+        let assessment = postgres_db().await.expect("the variable is set");
+        Some(Dbs {
+            reporting,
+            assessment,
+        })
+    }
+}
+
+on_every_backend!(Dbs: the_projector_survives_crashes_and_outages_without_losing_or_repeating_events);
 
 async fn sqlite_db() -> TestDb {
     chiso_telemetry::init_for_tests();
-    TestDb::sqlite().await.expect("a SQLite test database")
+    chiso_testkit::sqlite_db().await
 }
 
-/// `None` when `CHISO_TEST_DATABASE_URL` is unset; a panic (a failed test,
-/// not a silent pass) when it is set and the server cannot be used.
 async fn postgres_db() -> Option<TestDb> {
     chiso_telemetry::init_for_tests();
-    let db = TestDb::postgres().await.unwrap_or_else(|e| {
-        panic!("{POSTGRES_ENV} is set, but no test database could be created there: {e}")
-    })?;
+    let db = chiso_testkit::postgres_db().await?;
     assert_eq!(db.db.backend(), Backend::Postgres);
     Some(db)
 }
@@ -570,10 +489,12 @@ fn projector_over(projection: &Projection, url: &str) -> Projector {
 }
 
 async fn the_projector_survives_crashes_and_outages_without_losing_or_repeating_events(
-    reporting: TestDb,
-    assessment_db: TestDb,
+    Dbs {
+        reporting,
+        assessment: assessment_db,
+    }: Dbs,
 ) {
-    let units = UnitsServer::start().await;
+    let units = UnitsServer::start(SECRET).await;
     let mut assessment = AssessmentServer::start(assessment_db.db.clone(), &units.url).await;
     reporting
         .db
@@ -728,10 +649,8 @@ impl Replicas {
         .execute(reporting.db.pool())
         .await
         .expect("the apply log");
-        let units = UnitsServer::start().await;
-        let assessment_db = TestDb::sqlite()
-            .await
-            .expect("a SQLite assessment database");
+        let units = UnitsServer::start(SECRET).await;
+        let assessment_db = sqlite_db().await;
         let assessment = AssessmentServer::start(assessment_db.db.clone(), &units.url).await;
         Some(Replicas {
             reporting,

@@ -464,8 +464,7 @@ mod in_the_history {
     use chiso_auth::{Caller, Role, Scope};
     use chiso_proto::from_date;
     use chiso_proto::units::v1::{self as upb, UnitLevel, units_service_server::UnitsService};
-    use chiso_storage::testing::TestDb;
-    use tokio_util::sync::CancellationToken;
+    use chiso_testkit::UnitsServer;
     use tonic::Request;
 
     use super::*;
@@ -516,16 +515,8 @@ mod in_the_history {
     /// that date.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_plans_units_exist_on_the_dates_its_targets_are_read() {
-        let db = TestDb::sqlite().await.expect("a SQLite database");
-        db.db
-            .migrate(&chiso_units::MIGRATIONS)
-            .await
-            .expect("migrations");
-        let shutdown = CancellationToken::new();
-        let units = chiso_units::Units::new(db.db.clone(), shutdown.clone());
-        chiso_units::reference::load_thanh_hoa(&units)
-            .await
-            .expect("the history loads");
+        let server = UnitsServer::start(b"targets suite test key, not a real one").await;
+        let units = server.units();
         let plan = thanh_hoa_plan();
 
         let named = find(&plan, "th-qd969-12-districts-2025");
@@ -577,18 +568,17 @@ mod in_the_history {
         ] {
             let t = find(&plan, id);
             let level = UnitLevel::try_from(t.level).expect("a level");
-            let n = units_under(&units, &t.scope_code, level, as_of(t))
+            let n = units_under(units, &t.scope_code, level, as_of(t))
                 .await
                 .len();
             assert_eq!(n, counted, "{id}: units counted on {}", as_of(t));
         }
         let after = date(2025, Month::July, 1);
         assert!(
-            units_under(&units, "38", UnitLevel::District, after)
+            units_under(units, "38", UnitLevel::District, after)
                 .await
                 .is_empty(),
             "no district after 1/7/2025"
         );
-        shutdown.cancel();
     }
 }

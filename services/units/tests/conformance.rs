@@ -11,7 +11,7 @@ use chiso_proto::google::r#type::Date as PbDate;
 use chiso_proto::units::v1::{self as pb, units_service_server::UnitsService};
 use chiso_server::field_violations;
 use chiso_storage::sqlx;
-use chiso_storage::testing::{POSTGRES_ENV, TestDb};
+use chiso_testkit::{TestDb, on_every_backend, postgres_db, sqlite_db};
 use chiso_units::{MIGRATIONS, Units, reference};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
@@ -40,16 +40,11 @@ impl Env {
     }
 
     async fn sqlite() -> Env {
-        Env::over(TestDb::sqlite().await.expect("a SQLite test database")).await
+        Env::over(sqlite_db().await).await
     }
 
-    /// `None` when `CHISO_TEST_DATABASE_URL` is unset; a panic (a failed
-    /// test, not a silent pass) when it is set and the server cannot be used.
     async fn postgres() -> Option<Env> {
-        let db = TestDb::postgres().await.unwrap_or_else(|e| {
-            panic!("{POSTGRES_ENV} is set, but no test database could be created there: {e}")
-        })?;
-        Some(Env::over(db).await)
+        Some(Env::over(postgres_db().await?).await)
     }
 }
 
@@ -59,32 +54,7 @@ impl Drop for Env {
     }
 }
 
-/// Expands each named `async fn(Env)` into a module with a `sqlite` and a
-/// `postgres` test.
-macro_rules! on_every_backend {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(super::Env::sqlite().await).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                match super::Env::postgres().await {
-                    Some(env) => super::$name(env).await,
-                    None => eprintln!(
-                        "{}::postgres not run: {} is not set",
-                        stringify!($name),
-                        super::POSTGRES_ENV
-                    ),
-                }
-            }
-        }
-    )*};
-}
-
-on_every_backend!(
+on_every_backend!(Env:
     the_thanh_hoa_history_answers_as_of_any_date,
     the_reused_code_14758_names_two_units,
     loading_the_history_twice_changes_nothing,

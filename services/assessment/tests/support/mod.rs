@@ -14,10 +14,9 @@ use chiso_proto::assessment::v1::{
     assessment_service_server::AssessmentServiceServer,
     criteria_service_client::CriteriaServiceClient, criteria_service_server::CriteriaServiceServer,
 };
-use chiso_proto::units::v1::units_service_server::UnitsServiceServer;
 use chiso_server::{BearerInterceptor, ServeOptions, Server, field_violations};
 use chiso_storage::sqlx;
-use chiso_storage::testing::{POSTGRES_ENV, TestDb};
+use chiso_testkit::{TestDb, UnitsServer, postgres_db, sqlite_db};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
@@ -54,59 +53,6 @@ pub const WAIT: Duration = Duration::from_secs(20);
 
 pub type Authed = InterceptedService<Channel, BearerInterceptor>;
 
-/// A real units service: a migrated SQLite test database with the Thanh Hóa
-/// history, served as `chiso units serve` serves it (the auth interceptor in
-/// front) on 127.0.0.1 port 0.
-pub struct UnitsServer {
-    pub url: String,
-    shutdown: CancellationToken,
-    // Dropped last: the database goes away with it.
-    _db: TestDb,
-}
-
-impl UnitsServer {
-    pub async fn start() -> UnitsServer {
-        let db = TestDb::sqlite().await.expect("a SQLite units database");
-        db.db
-            .migrate(&chiso_units::MIGRATIONS)
-            .await
-            .expect("units migrations");
-        let shutdown = CancellationToken::new();
-        let units = chiso_units::Units::new(db.db.clone(), shutdown.clone());
-        chiso_units::reference::load_thanh_hoa(&units)
-            .await
-            .expect("the Thanh Hóa history loads");
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
-        let url = format!("http://{}", listener.local_addr().expect("local addr"));
-        let auth = AuthInterceptor::new(Arc::new(Verifier::hs256(SECRET)));
-        tokio::spawn(
-            Server::new()
-                .add_service(
-                    "chiso.units.v1.UnitsService",
-                    UnitsServiceServer::with_interceptor(units, auth),
-                )
-                .serve(
-                    listener,
-                    shutdown.clone(),
-                    ServeOptions {
-                        grace: Duration::from_secs(1),
-                    },
-                ),
-        );
-        UnitsServer {
-            url,
-            shutdown,
-            _db: db,
-        }
-    }
-}
-
-impl Drop for UnitsServer {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
 pub fn token(subject: &str, roles: &[Role], scope: &str) -> String {
     Issuer::hs256(SECRET)
         .issue(subject, roles, scope, Duration::from_secs(3600))
@@ -131,7 +77,7 @@ impl Env {
         let (units, units_url) = match units_url {
             Some(url) => (None, url.to_owned()),
             None => {
-                let units = UnitsServer::start().await;
+                let units = UnitsServer::start(SECRET).await;
                 let url = units.url.clone();
                 (Some(units), url)
             }
@@ -151,14 +97,11 @@ impl Env {
         let addr = listener.local_addr().expect("local addr");
         let auth = AuthInterceptor::new(Arc::new(Verifier::hs256(SECRET)));
         let server = Server::new()
-            .add_service(
-                "chiso.assessment.v1.CriteriaService",
-                CriteriaServiceServer::with_interceptor(assessments.clone(), auth.clone()),
-            )
-            .add_service(
-                "chiso.assessment.v1.AssessmentService",
-                AssessmentServiceServer::with_interceptor(assessments, auth),
-            )
+            .add_service(CriteriaServiceServer::with_interceptor(
+                assessments.clone(),
+                auth.clone(),
+            ))
+            .add_service(AssessmentServiceServer::with_interceptor(assessments, auth))
             .serve(
                 listener,
                 shutdown.clone(),
@@ -181,36 +124,11 @@ impl Env {
     }
 
     pub async fn sqlite() -> Env {
-        Env::over(
-            TestDb::sqlite().await.expect("a SQLite test database"),
-            None,
-        )
-        .await
+        Env::over(sqlite_db().await, None).await
     }
 
-    /// `None` when `CHISO_TEST_DATABASE_URL` is unset; a panic (a failed
-    /// test, not a silent pass) when it is set and the server cannot be used.
     pub async fn postgres() -> Option<Env> {
-        let db = TestDb::postgres().await.unwrap_or_else(|e| {
-            panic!("{POSTGRES_ENV} is set, but no test database could be created there: {e}")
-        })?;
-        Some(Env::over(db, None).await)
-    }
-
-    /// The service over SQLite with its units directory pointing at `url`.
-    pub async fn sqlite_with_units_at(url: &str) -> Env {
-        Env::over(
-            TestDb::sqlite().await.expect("a SQLite test database"),
-            Some(url),
-        )
-        .await
-    }
-
-    pub async fn postgres_with_units_at(url: &str) -> Option<Env> {
-        let db = TestDb::postgres().await.unwrap_or_else(|e| {
-            panic!("{POSTGRES_ENV} is set, but no test database could be created there: {e}")
-        })?;
-        Some(Env::over(db, Some(url)).await)
+        Some(Env::over(postgres_db().await?, None).await)
     }
 
     pub fn db(&self) -> &chiso_storage::Db {
@@ -271,6 +189,22 @@ impl Drop for Env {
     }
 }
 
+/// The service with its units directory pointing at a port nothing listens
+/// on.
+pub struct UnitsDown;
+
+impl UnitsDown {
+    pub async fn sqlite() -> Env {
+        let url = closed_port_url().await;
+        Env::over(sqlite_db().await, Some(&url)).await
+    }
+
+    pub async fn postgres() -> Option<Env> {
+        let url = closed_port_url().await;
+        Some(Env::over(postgres_db().await?, Some(&url)).await)
+    }
+}
+
 /// A port nothing listens on.
 pub async fn closed_port_url() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
@@ -282,13 +216,7 @@ pub async fn closed_port_url() -> String {
 // ---------------------------------------------------------------------------
 // Values and requests
 
-pub fn evidence() -> Option<pb::Evidence> {
-    Some(pb::Evidence {
-        document_number: "12/BC-UBND".into(),
-        link: String::new(),
-        note: "báo cáo năm".into(),
-    })
-}
+pub use chiso_testkit::requests::evidence;
 
 pub fn value(code: &str, v: pb::indicator_value::Value) -> pb::IndicatorValue {
     pb::IndicatorValue {

@@ -15,9 +15,12 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tonic::Code;
 
-use crate::client::{AuthedChannel, ClientArgs, explain};
-use crate::criteria_cli::{Problem, level_name, list_sets, report_problems};
-use crate::output::{Output, Table, counted};
+use crate::cli::common::client::{AuthedChannel, ClientArgs, explain};
+use crate::cli::common::format::{num, time_text, yes_no};
+use crate::cli::common::names::{level_name, status_name};
+use crate::cli::common::output::{Output, Table, counted};
+use crate::cli::common::paging::{PAGE_SIZE, every_page, list_sets};
+use crate::cli::common::problems::{Problem, report_problems};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StatusArg {
@@ -448,10 +451,6 @@ pub fn derived_request_id(text: &str, unit: &str, year: i32) -> String {
 
 // ---- showing assessments
 
-fn num(x: f64) -> String {
-    format!("{x}")
-}
-
 /// A value as a values file writes it.
 pub fn value_text(value: Option<&V>) -> String {
     match value {
@@ -477,32 +476,6 @@ fn stored_value_text(value: &chiso_assessment::criteria::Value) -> String {
         Value::Count(n) => n.to_string(),
         Value::Number(x) => num(*x),
     }
-}
-
-pub fn status_name(status: i32) -> &'static str {
-    match pb::AssessmentStatus::try_from(status).unwrap_or(pb::AssessmentStatus::Unspecified) {
-        pb::AssessmentStatus::Draft => "draft",
-        pb::AssessmentStatus::Submitted => "submitted",
-        pb::AssessmentStatus::Verified => "verified",
-        pb::AssessmentStatus::Approved => "approved",
-        pb::AssessmentStatus::Returned => "returned",
-        pb::AssessmentStatus::Unspecified => "",
-    }
-}
-
-/// A time in Vietnam (UTC+7), RFC 3339.
-fn time_text(seconds: Option<i64>) -> String {
-    let Some(seconds) = seconds else {
-        return String::new();
-    };
-    time::OffsetDateTime::from_unix_timestamp(seconds)
-        .ok()
-        .map(|t| t.to_offset(chiso_domain::VIETNAM_OFFSET))
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
 }
 
 fn points_text(points: f64, max: f64) -> String {
@@ -658,7 +631,6 @@ fn indicator_table(a: &pb::Assessment, output: Output) -> Table {
         "evidence_link",
         "evidence_note",
     ]);
-    let bool_text = |b: bool| if b { "yes" } else { "no" }.to_owned();
     for i in &card.indicators {
         let value = values.get(i.code.as_str()).copied();
         let evidence = evidence_of(value);
@@ -666,9 +638,9 @@ fn indicator_table(a: &pb::Assessment, output: Output) -> Table {
             i.code.clone(),
             i.name.clone(),
             i.group_code.clone(),
-            bool_text(i.mandatory),
+            yes_no(i.mandatory),
             value.map_or_else(String::new, |v| value_text(v.value.as_ref())),
-            bool_text(i.met),
+            yes_no(i.met),
             num(i.points),
             num(i.max_points),
             i.shortfall.clone(),
@@ -709,7 +681,7 @@ fn list_table(list: &[pb::Assessment]) -> Table {
             status_name(a.status).to_owned(),
             format!("{} v{}", a.criteria_set_id, a.criteria_set_version),
             points_text(card.total_points, card.max_points),
-            if card.complete { "yes" } else { "no" }.to_owned(),
+            yes_no(card.complete),
             time_text(a.updated_at.as_ref().map(|t| t.seconds)),
             a.reason.clone(),
         ]);
@@ -966,9 +938,20 @@ fn request_id(write: &WriteArgs) -> String {
     write.request_id.clone().unwrap_or_default()
 }
 
-fn print_moved(a: Option<pb::Assessment>, output: Output) -> anyhow::Result<()> {
-    let a = a.context("the server sent no assessment")?;
-    print!("{}", render_moved(&a, output)?);
+/// Moves an assessment through review with `call` and prints where it
+/// stands.
+async fn review(
+    client: &ClientArgs,
+    call: impl AsyncFnOnce(
+        &mut AssessmentServiceClient<AuthedChannel>,
+    ) -> Result<Option<pb::Assessment>, tonic::Status>,
+) -> anyhow::Result<()> {
+    let mut api = Api::connect(client).await?;
+    let a = call(&mut api.assessments)
+        .await
+        .map_err(explain)?
+        .context("the server sent no assessment")?;
+    print!("{}", render_moved(&a, client.output)?);
     Ok(())
 }
 
@@ -1057,9 +1040,7 @@ impl AssessCommand {
                 client,
             } => {
                 let mut api = Api::connect(&client).await?;
-                let mut list = Vec::new();
-                let mut page_token = String::new();
-                loop {
+                let list = every_page(async |page_token| {
                     let page = api
                         .assessments
                         .list_assessments(pb::ListAssessmentsRequest {
@@ -1067,18 +1048,14 @@ impl AssessCommand {
                             year: year.unwrap_or(0),
                             status: status.map_or(pb::AssessmentStatus::Unspecified, |s| s.to_pb())
                                 as i32,
-                            page_size: 1000,
+                            page_size: PAGE_SIZE,
                             page_token,
                         })
-                        .await
-                        .map_err(explain)?
+                        .await?
                         .into_inner();
-                    list.extend(page.assessments);
-                    if page.next_page_token.is_empty() {
-                        break;
-                    }
-                    page_token = page.next_page_token;
-                }
+                    Ok((page.assessments, page.next_page_token))
+                })
+                .await?;
                 let title = counted(list.len(), "assessment", "assessments");
                 print!("{}", list_table(&list).titled(title).render(client.output)?);
                 Ok(())
@@ -1096,52 +1073,46 @@ impl AssessCommand {
                 set_values(at, &file, validate_only, asked, write, client).await
             }
             AssessCommand::Submit { at, write, client } => {
-                let mut api = Api::connect(&client).await?;
-                let a = api
-                    .assessments
-                    .submit_assessment(pb::SubmitAssessmentRequest {
-                        unit_code: at.unit,
-                        year: at.year,
-                        etag: etag(&write),
-                        request_id: request_id(&write),
-                    })
-                    .await
-                    .map_err(explain)?
-                    .into_inner()
-                    .assessment;
-                print_moved(a, client.output)
+                review(&client, async move |api| {
+                    let answer = api
+                        .submit_assessment(pb::SubmitAssessmentRequest {
+                            unit_code: at.unit,
+                            year: at.year,
+                            etag: etag(&write),
+                            request_id: request_id(&write),
+                        })
+                        .await?;
+                    Ok(answer.into_inner().assessment)
+                })
+                .await
             }
             AssessCommand::Verify { at, write, client } => {
-                let mut api = Api::connect(&client).await?;
-                let a = api
-                    .assessments
-                    .verify_assessment(pb::VerifyAssessmentRequest {
-                        unit_code: at.unit,
-                        year: at.year,
-                        etag: etag(&write),
-                        request_id: request_id(&write),
-                    })
-                    .await
-                    .map_err(explain)?
-                    .into_inner()
-                    .assessment;
-                print_moved(a, client.output)
+                review(&client, async move |api| {
+                    let answer = api
+                        .verify_assessment(pb::VerifyAssessmentRequest {
+                            unit_code: at.unit,
+                            year: at.year,
+                            etag: etag(&write),
+                            request_id: request_id(&write),
+                        })
+                        .await?;
+                    Ok(answer.into_inner().assessment)
+                })
+                .await
             }
             AssessCommand::Approve { at, write, client } => {
-                let mut api = Api::connect(&client).await?;
-                let a = api
-                    .assessments
-                    .approve_assessment(pb::ApproveAssessmentRequest {
-                        unit_code: at.unit,
-                        year: at.year,
-                        etag: etag(&write),
-                        request_id: request_id(&write),
-                    })
-                    .await
-                    .map_err(explain)?
-                    .into_inner()
-                    .assessment;
-                print_moved(a, client.output)
+                review(&client, async move |api| {
+                    let answer = api
+                        .approve_assessment(pb::ApproveAssessmentRequest {
+                            unit_code: at.unit,
+                            year: at.year,
+                            etag: etag(&write),
+                            request_id: request_id(&write),
+                        })
+                        .await?;
+                    Ok(answer.into_inner().assessment)
+                })
+                .await
             }
             AssessCommand::Return {
                 at,
@@ -1149,21 +1120,19 @@ impl AssessCommand {
                 write,
                 client,
             } => {
-                let mut api = Api::connect(&client).await?;
-                let a = api
-                    .assessments
-                    .return_assessment(pb::ReturnAssessmentRequest {
-                        unit_code: at.unit,
-                        year: at.year,
-                        reason,
-                        etag: etag(&write),
-                        request_id: request_id(&write),
-                    })
-                    .await
-                    .map_err(explain)?
-                    .into_inner()
-                    .assessment;
-                print_moved(a, client.output)
+                review(&client, async move |api| {
+                    let answer = api
+                        .return_assessment(pb::ReturnAssessmentRequest {
+                            unit_code: at.unit,
+                            year: at.year,
+                            reason,
+                            etag: etag(&write),
+                            request_id: request_id(&write),
+                        })
+                        .await?;
+                    Ok(answer.into_inner().assessment)
+                })
+                .await
             }
             AssessCommand::Reopen {
                 at,
@@ -1171,44 +1140,36 @@ impl AssessCommand {
                 write,
                 client,
             } => {
-                let mut api = Api::connect(&client).await?;
-                let a = api
-                    .assessments
-                    .reopen_assessment(pb::ReopenAssessmentRequest {
-                        unit_code: at.unit,
-                        year: at.year,
-                        reason,
-                        etag: etag(&write),
-                        request_id: request_id(&write),
-                    })
-                    .await
-                    .map_err(explain)?
-                    .into_inner()
-                    .assessment;
-                print_moved(a, client.output)
+                review(&client, async move |api| {
+                    let answer = api
+                        .reopen_assessment(pb::ReopenAssessmentRequest {
+                            unit_code: at.unit,
+                            year: at.year,
+                            reason,
+                            etag: etag(&write),
+                            request_id: request_id(&write),
+                        })
+                        .await?;
+                    Ok(answer.into_inner().assessment)
+                })
+                .await
             }
             AssessCommand::History { at, client } => {
                 let mut api = Api::connect(&client).await?;
-                let mut entries = Vec::new();
-                let mut page_token = String::new();
-                loop {
+                let entries = every_page(async |page_token| {
                     let page = api
                         .assessments
                         .list_assessment_history(pb::ListAssessmentHistoryRequest {
                             unit_code: at.unit.clone(),
                             year: at.year,
-                            page_size: 1000,
+                            page_size: PAGE_SIZE,
                             page_token,
                         })
-                        .await
-                        .map_err(explain)?
+                        .await?
                         .into_inner();
-                    entries.extend(page.entries);
-                    if page.next_page_token.is_empty() {
-                        break;
-                    }
-                    page_token = page.next_page_token;
-                }
+                    Ok((page.entries, page.next_page_token))
+                })
+                .await?;
                 let title = format!(
                     "{} to the {} assessment of {}",
                     counted(entries.len(), "change", "changes"),

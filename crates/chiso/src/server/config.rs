@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use chiso_auth::Algorithm;
+use chiso_telemetry::LogFormat;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -34,7 +36,8 @@ pub struct Config {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LogConfig {
     /// `auto` (text on a terminal, JSON otherwise), `json` or `pretty`.
-    pub format: String,
+    #[serde(with = "log_format")]
+    pub format: LogFormat,
     /// `RUST_LOG`-style filter; `RUST_LOG` wins when set.
     pub filter: String,
 }
@@ -45,8 +48,9 @@ pub struct AuthConfig {
     pub hs256_secret_file: Option<PathBuf>,
     /// PEM public key of the token issuer (production).
     pub public_key_file: Option<PathBuf>,
-    /// Algorithm of `public_key_file`: RS256, ES256 or EdDSA.
-    pub algorithm: Option<String>,
+    /// Algorithm of `public_key_file`: RS256 (when unset), ES256 or EdDSA.
+    #[serde(default, with = "algorithm")]
+    pub algorithm: Option<Algorithm>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -70,7 +74,7 @@ impl Default for Config {
             data_dir: PathBuf::from("chiso-data"),
             database_url: None,
             log: LogConfig {
-                format: "auto".to_owned(),
+                format: LogFormat::Auto,
                 filter: "info".to_owned(),
             },
             auth: AuthConfig::default(),
@@ -130,6 +134,48 @@ impl Config {
     }
 }
 
+/// `log.format` by the names the setting takes.
+mod log_format {
+    use chiso_telemetry::LogFormat;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(format: &LogFormat, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(match format {
+            LogFormat::Auto => "auto",
+            LogFormat::Json => "json",
+            LogFormat::Pretty => "pretty",
+        })
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<LogFormat, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// `auth.algorithm` by its JWT name (`RS256`).
+mod algorithm {
+    use chiso_auth::Algorithm;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        algorithm: &Option<Algorithm>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        algorithm.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Algorithm>, D::Error> {
+        let Some(name) = Option::<String>::deserialize(d)? else {
+            return Ok(None);
+        };
+        name.parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("{name:?} is not a JWT algorithm")))
+    }
+}
+
 /// Hides a password in a database URL.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.find('@')) {
@@ -164,7 +210,7 @@ mod tests {
             };
             let c = Config::load(Some(Path::new("chiso.toml")), &overrides).unwrap();
             assert_eq!(c.listen.port(), 7000, "file over defaults");
-            assert_eq!(c.log.format, "pretty", "environment over file");
+            assert_eq!(c.log.format, LogFormat::Pretty, "environment over file");
             assert_eq!(c.data_dir, PathBuf::from("/flag"), "flags over environment");
             assert_eq!(c.log.filter, "info", "defaults remain");
             Ok(())

@@ -3,20 +3,16 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use chiso_proto::from_date;
 use chiso_proto::units::v1::{self as pb, units_service_client::UnitsServiceClient};
-use chiso_proto::{from_date, to_date};
-use clap::{Subcommand, ValueEnum};
+use clap::Subcommand;
 use time::Date;
 
-use crate::client::{ClientArgs, explain};
-use crate::output::{Table, render_sections};
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum LevelArg {
-    Province,
-    District,
-    Commune,
-}
+use crate::cli::common::args::{LevelArg, parse_date};
+use crate::cli::common::client::{ClientArgs, explain};
+use crate::cli::common::format::date_text;
+use crate::cli::common::output::{Table, render_sections};
+use crate::cli::common::paging::{PAGE_SIZE, every_page};
 
 #[derive(Debug, Subcommand)]
 pub enum UnitsClientCommand {
@@ -75,20 +71,11 @@ pub enum UnitsClientCommand {
     },
 }
 
-pub fn parse_date(s: &str) -> Result<Date, String> {
-    chiso_units::domain::date_from_sql(s).map_err(|_| format!("{s:?} is not a date (YYYY-MM-DD)"))
-}
-
 fn kind_name(kind: i32) -> String {
     pb::UnitKind::try_from(kind)
         .ok()
         .and_then(chiso_units::domain::Kind::from_pb)
         .map_or_else(|| "?".to_owned(), |k| k.gso_name().to_owned())
-}
-
-fn date_text(d: Option<&chiso_proto::google::r#type::Date>) -> String {
-    d.and_then(|d| to_date(d).ok())
-        .map_or_else(String::new, |d| d.to_string())
 }
 
 fn change_name(change: i32) -> &'static str {
@@ -153,32 +140,23 @@ impl UnitsClientCommand {
                 client,
             } => {
                 let mut api = UnitsServiceClient::new(client.connect().await?);
-                let level = match level {
-                    None => pb::UnitLevel::Unspecified,
-                    Some(LevelArg::Province) => pb::UnitLevel::Province,
-                    Some(LevelArg::District) => pb::UnitLevel::District,
-                    Some(LevelArg::Commune) => pb::UnitLevel::Commune,
-                };
-                let mut units = Vec::new();
-                let mut page_token = String::new();
-                let total = loop {
+                let level = level.map_or(pb::UnitLevel::Unspecified, LevelArg::to_pb);
+                let mut total = 0;
+                let units = every_page(async |page_token| {
                     let page = api
                         .list_units(pb::ListUnitsRequest {
                             parent_code: parent.clone().unwrap_or_default(),
                             level: level as i32,
                             as_of: as_of.map(from_date),
-                            page_size: 1000,
+                            page_size: PAGE_SIZE,
                             page_token,
                         })
-                        .await
-                        .map_err(explain)?
+                        .await?
                         .into_inner();
-                    units.extend(page.units);
-                    if page.next_page_token.is_empty() {
-                        break page.total_size;
-                    }
-                    page_token = page.next_page_token;
-                };
+                    total = page.total_size;
+                    Ok((page.units, page.next_page_token))
+                })
+                .await?;
                 let when = as_of.map_or_else(|| "today".to_owned(), |d| d.to_string());
                 let title = format!("{total} units as of {when}");
                 print!(

@@ -10,7 +10,7 @@ use clap::Args;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
-use crate::output::Output;
+use crate::cli::common::output::Output;
 
 #[derive(Clone, Args)]
 pub struct ClientArgs {

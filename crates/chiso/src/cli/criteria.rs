@@ -11,9 +11,13 @@ use clap::Subcommand;
 use serde_json::json;
 use tonic::Code;
 
-use crate::client::{ClientArgs, explain};
-use crate::output::{Output, Table, counted};
-use crate::units_cli::LevelArg;
+use crate::cli::common::args::LevelArg;
+use crate::cli::common::client::{ClientArgs, explain};
+use crate::cli::common::format::{num, yes_no};
+use crate::cli::common::names::level_name;
+use crate::cli::common::output::{Output, Table, counted};
+use crate::cli::common::paging::list_sets;
+use crate::cli::common::problems::{Problem, report_problems};
 
 #[derive(Debug, Subcommand)]
 pub enum CriteriaCommand {
@@ -61,59 +65,6 @@ pub enum CriteriaCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
-}
-
-/// One problem in a file, as `FILE:LINE: path: message`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Problem {
-    pub line: Option<usize>,
-    pub path: String,
-    pub message: String,
-}
-
-impl Problem {
-    pub fn render(&self, file: &Path) -> String {
-        let mut text = file.display().to_string();
-        if let Some(line) = self.line {
-            text.push_str(&format!(":{line}"));
-        }
-        text.push_str(": ");
-        if !self.path.is_empty() {
-            text.push_str(&self.path);
-            text.push_str(": ");
-        }
-        text.push_str(&self.message);
-        text
-    }
-}
-
-/// Prints `problems` (to stderr as lines for people, to stdout as a table
-/// for scripts) and returns the error the command ends with.
-pub fn report_problems(file: &Path, problems: &[Problem], output: Output) -> anyhow::Error {
-    if output == Output::Table {
-        for p in problems {
-            eprintln!("{}", p.render(file));
-        }
-    } else {
-        let mut t = Table::new(&["file", "line", "path", "message"]);
-        for p in problems {
-            t.push(vec![
-                file.display().to_string(),
-                p.line.map(|l| l.to_string()).unwrap_or_default(),
-                p.path.clone(),
-                p.message.clone(),
-            ]);
-        }
-        match t.render(output) {
-            Ok(text) => print!("{text}"),
-            Err(e) => return e,
-        }
-    }
-    anyhow::anyhow!(
-        "{}: {}",
-        file.display(),
-        counted(problems.len(), "problem", "problems")
-    )
 }
 
 /// The problems the server found in a definition it was sent, from the
@@ -179,23 +130,6 @@ struct GroupSummary {
     indicators: usize,
     mandatory: usize,
     max_points: f64,
-}
-
-pub fn level_name(level: i32) -> &'static str {
-    match UnitLevel::try_from(level).unwrap_or(UnitLevel::Unspecified) {
-        UnitLevel::Province => "province",
-        UnitLevel::District => "district",
-        UnitLevel::Commune => "commune",
-        UnitLevel::Unspecified => "?",
-    }
-}
-
-pub fn level_to_pb(level: LevelArg) -> UnitLevel {
-    match level {
-        LevelArg::Province => UnitLevel::Province,
-        LevelArg::District => UnitLevel::District,
-        LevelArg::Commune => UnitLevel::Commune,
-    }
 }
 
 fn state_name(state: i32) -> &'static str {
@@ -378,10 +312,6 @@ fn read(file: &Path) -> anyhow::Result<String> {
         .unwrap_or(text))
 }
 
-fn num(x: f64) -> String {
-    format!("{x}")
-}
-
 /// What an indicator takes and when it is met, for people.
 pub fn requirement(ind: &pb::Indicator) -> String {
     let op = if ind.comparison == pb::Comparison::AtMost as i32 {
@@ -434,10 +364,6 @@ pub fn kind_name(kind: i32) -> &'static str {
         pb::IndicatorKind::Target => "target",
         pb::IndicatorKind::Unspecified => "?",
     }
-}
-
-fn yes_no(b: bool) -> String {
-    if b { "yes" } else { "no" }.to_owned()
 }
 
 fn indicator_table(set: &pb::CriteriaSet) -> Table {
@@ -601,7 +527,7 @@ impl CriteriaCommand {
                 let mut api = CriteriaServiceClient::new(client.connect().await?);
                 let sets = list_sets(
                     &mut api,
-                    level.map_or(UnitLevel::Unspecified, level_to_pb),
+                    level.map_or(UnitLevel::Unspecified, LevelArg::to_pb),
                     year.unwrap_or(0),
                     drafts,
                 )
@@ -664,60 +590,9 @@ impl CriteriaCommand {
     }
 }
 
-/// Every set matching, across pages.
-pub async fn list_sets(
-    api: &mut CriteriaServiceClient<crate::client::AuthedChannel>,
-    level: UnitLevel,
-    year: i32,
-    include_drafts: bool,
-) -> anyhow::Result<Vec<pb::CriteriaSet>> {
-    let mut sets = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let page = api
-            .list_criteria_sets(pb::ListCriteriaSetsRequest {
-                level: level as i32,
-                year,
-                include_drafts,
-                page_size: 1000,
-                page_token,
-            })
-            .await
-            .map_err(explain)?
-            .into_inner();
-        sets.extend(page.criteria_sets);
-        if page.next_page_token.is_empty() {
-            return Ok(sets);
-        }
-        page_token = page.next_page_token;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn problems_read_like_compiler_messages() {
-        let p = Problem {
-            line: Some(12),
-            path: "groups[0].indicators[1].threshold".into(),
-            message: "120 is outside 0–100".into(),
-        };
-        assert_eq!(
-            p.render(Path::new("set.toml")),
-            "set.toml:12: groups[0].indicators[1].threshold: 120 is outside 0–100"
-        );
-        let p = Problem {
-            line: None,
-            path: String::new(),
-            message: "missing field `id`".into(),
-        };
-        assert_eq!(
-            p.render(Path::new("set.toml")),
-            "set.toml: missing field `id`"
-        );
-    }
 
     #[test]
     fn server_violations_become_file_problems() {

@@ -12,11 +12,11 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use time::Date;
 
-use crate::assess_cli::status_name;
-use crate::client::{ClientArgs, explain};
-use crate::criteria_cli::{level_name, level_to_pb};
-use crate::output::{Output, Table, render_sections};
-use crate::units_cli::{LevelArg, parse_date};
+use crate::cli::common::args::{LevelArg, parse_date};
+use crate::cli::common::client::{AuthedChannel, ClientArgs, explain};
+use crate::cli::common::format::date_text;
+use crate::cli::common::names::{level_name, status_name};
+use crate::cli::common::output::{Output, Table, counted, render_sections};
 
 /// The province `chiso up` loads, the default scope of a report.
 const DEFAULT_SCOPE: &str = "38";
@@ -199,12 +199,12 @@ pub enum ExportCommand {
 }
 
 fn level(level: Option<LevelArg>) -> i32 {
-    level.map_or(UnitLevel::Unspecified, level_to_pb) as i32
+    level.map_or(UnitLevel::Unspecified, LevelArg::to_pb) as i32
 }
 
 /// The level a request counts (commune when unset, as the server reads it).
 fn counted_level(level: Option<LevelArg>) -> &'static str {
-    level_name(level.map_or(UnitLevel::Commune, level_to_pb) as i32)
+    level_name(level.map_or(UnitLevel::Commune, LevelArg::to_pb) as i32)
 }
 
 impl ProgressArgs {
@@ -287,6 +287,31 @@ fn reflects(sequence: i64) -> String {
     format!("reflects event #{sequence}")
 }
 
+/// A list report as each format shows it: JSON the items under `key` with
+/// the event the answer reflects, CSV the bare rows, a table titled and
+/// followed by that event.
+fn list_answer(
+    key: &str,
+    items: Vec<Value>,
+    table: Table,
+    title: String,
+    reflects_sequence: i64,
+    output: Output,
+) -> anyhow::Result<String> {
+    match output {
+        Output::Json => Ok(serde_json::to_string_pretty(&json!({
+            key: items,
+            "reflects_sequence": reflects_sequence,
+        }))? + "\n"),
+        Output::Csv => table.render(output),
+        Output::Table => Ok(format!(
+            "{}{}\n",
+            table.titled(title).render(output)?,
+            reflects(reflects_sequence)
+        )),
+    }
+}
+
 /// "approved 1 · submitted 2": the statuses that occur, for a table.
 fn statuses_text(s: &pb::StatusCounts) -> String {
     [
@@ -330,11 +355,6 @@ fn target_kind(kind: i32) -> &'static str {
         pb::TargetKind::Kpi => "kpi",
         pb::TargetKind::Unspecified => "",
     }
-}
-
-fn date_text(d: Option<&chiso_proto::google::r#type::Date>) -> String {
-    d.and_then(|d| chiso_proto::to_date(d).ok())
-        .map_or_else(String::new, |d| d.to_string())
 }
 
 pub fn targets_table(statuses: &[pb::TargetStatus], with_scope: bool) -> Table {
@@ -531,23 +551,15 @@ fn points_text(points: f64, max: f64) -> String {
 }
 
 fn render_targets(p: &pb::ListTargetProgressResponse, output: Output) -> anyhow::Result<String> {
-    match output {
-        Output::Json => Ok(serde_json::to_string_pretty(&json!({
-            "targets": p.targets.iter().map(target_json).collect::<Vec<_>>(),
-            "reflects_sequence": p.reflects_sequence,
-        }))? + "\n"),
-        Output::Csv => targets_table(&p.targets, true).render(output),
-        Output::Table => {
-            let met = p.targets.iter().filter(|t| t.met).count();
-            let table = targets_table(&p.targets, true)
-                .titled(format!("{met} of {} targets met", p.targets.len()));
-            Ok(format!(
-                "{}{}\n",
-                table.render(output)?,
-                reflects(p.reflects_sequence)
-            ))
-        }
-    }
+    let met = p.targets.iter().filter(|t| t.met).count();
+    list_answer(
+        "targets",
+        p.targets.iter().map(target_json).collect(),
+        targets_table(&p.targets, true),
+        format!("{met} of {} targets met", p.targets.len()),
+        p.reflects_sequence,
+        output,
+    )
 }
 
 fn render_scorecard(p: &pb::GetScorecardResponse, output: Output) -> anyhow::Result<String> {
@@ -645,27 +657,6 @@ fn render_ranking(
     p: &pb::ListRankingsResponse,
     output: Output,
 ) -> anyhow::Result<String> {
-    if output == Output::Json {
-        let entries: Vec<Value> = p
-            .entries
-            .iter()
-            .map(|e| {
-                json!({
-                    "rank": e.rank,
-                    "code": e.unit_code,
-                    "name": e.unit_name,
-                    "points": e.points,
-                    "max_points": e.max_points,
-                    "complete": e.complete,
-                    "status": status_name(e.status),
-                })
-            })
-            .collect();
-        return Ok(serde_json::to_string_pretty(&json!({
-            "entries": entries,
-            "reflects_sequence": p.reflects_sequence,
-        }))? + "\n");
-    }
     let mut t = Table::new(&["rank", "code", "name", "points", "complete", "status"])
         .align_right(&["rank", "points"]);
     for e in &p.entries {
@@ -678,21 +669,18 @@ fn render_ranking(
             status_name(e.status).to_owned(),
         ]);
     }
-    if output == Output::Csv {
-        return t.render(output);
-    }
     let by = query
         .group
         .as_deref()
         .map_or_else(|| "total points".to_owned(), |g| format!("{g} points"));
     let which = if query.approved_only {
-        crate::output::counted(
+        counted(
             p.entries.len(),
             "approved assessment",
             "approved assessments",
         )
     } else {
-        crate::output::counted(p.entries.len(), "assessment", "assessments")
+        counted(p.entries.len(), "assessment", "assessments")
     };
     let title = format!(
         "{which} of {} under {} in {}, by {by}",
@@ -700,11 +688,22 @@ fn render_ranking(
         query.scope.trim(),
         query.year
     );
-    Ok(format!(
-        "{}{}\n",
-        t.titled(title).render(output)?,
-        reflects(p.reflects_sequence)
-    ))
+    let entries: Vec<Value> = p
+        .entries
+        .iter()
+        .map(|e| {
+            json!({
+                "rank": e.rank,
+                "code": e.unit_code,
+                "name": e.unit_name,
+                "points": e.points,
+                "max_points": e.max_points,
+                "complete": e.complete,
+                "status": status_name(e.status),
+            })
+        })
+        .collect();
+    list_answer("entries", entries, t, title, p.reflects_sequence, output)
 }
 
 fn render_indicators(
@@ -712,27 +711,6 @@ fn render_indicators(
     p: &pb::GetIndicatorBreakdownResponse,
     output: Output,
 ) -> anyhow::Result<String> {
-    if output == Output::Json {
-        let indicators: Vec<Value> = p
-            .indicators
-            .iter()
-            .map(|i| {
-                json!({
-                    "code": i.code,
-                    "name": i.name,
-                    "group": i.group_code,
-                    "mandatory": i.mandatory,
-                    "units": i.units,
-                    "met": i.met,
-                    "share_percent": i.share_percent,
-                })
-            })
-            .collect();
-        return Ok(serde_json::to_string_pretty(&json!({
-            "indicators": indicators,
-            "reflects_sequence": p.reflects_sequence,
-        }))? + "\n");
-    }
     let mut t = Table::new(&["code", "name", "group", "mandatory", "met", "share"])
         .align_right(&["met", "share"]);
     for i in &p.indicators {
@@ -745,20 +723,35 @@ fn render_indicators(
             format!("{:.1}%", i.share_percent),
         ]);
     }
-    if output == Output::Csv {
-        return t.render(output);
-    }
     let title = format!(
         "indicators of {} under {} in {}, weakest first",
         counted_plural(counted_level(query.level)),
         query.scope.trim(),
         query.year
     );
-    Ok(format!(
-        "{}{}\n",
-        t.titled(title).render(output)?,
-        reflects(p.reflects_sequence)
-    ))
+    let indicators: Vec<Value> = p
+        .indicators
+        .iter()
+        .map(|i| {
+            json!({
+                "code": i.code,
+                "name": i.name,
+                "group": i.group_code,
+                "mandatory": i.mandatory,
+                "units": i.units,
+                "met": i.met,
+                "share_percent": i.share_percent,
+            })
+        })
+        .collect();
+    list_answer(
+        "indicators",
+        indicators,
+        t,
+        title,
+        p.reflects_sequence,
+        output,
+    )
 }
 
 fn render_trend(
@@ -766,28 +759,6 @@ fn render_trend(
     p: &pb::GetTrendResponse,
     output: Output,
 ) -> anyhow::Result<String> {
-    if output == Output::Json {
-        let points: Vec<Value> = p
-            .points
-            .iter()
-            .map(|t| {
-                json!({
-                    "year": t.year,
-                    "code": t.unit_code,
-                    "name": t.unit_name,
-                    "predecessor": t.predecessor,
-                    "status": status_name(t.status),
-                    "total_points": t.total_points,
-                    "max_points": t.max_points,
-                    "complete": t.complete,
-                })
-            })
-            .collect();
-        return Ok(serde_json::to_string_pretty(&json!({
-            "points": points,
-            "reflects_sequence": p.reflects_sequence,
-        }))? + "\n");
-    }
     let mut t = Table::new(&[
         "year", "code", "name", "unit", "status", "points", "complete",
     ])
@@ -808,9 +779,6 @@ fn render_trend(
             tick(point.complete),
         ]);
     }
-    if output == Output::Csv {
-        return t.render(output);
-    }
     let when = query
         .as_of
         .map_or_else(|| "today".to_owned(), |d| d.to_string());
@@ -819,13 +787,25 @@ fn render_trend(
         query.unit.trim(),
         query.from,
         query.to,
-        crate::output::counted(p.points.len(), "assessment", "assessments")
+        counted(p.points.len(), "assessment", "assessments")
     );
-    Ok(format!(
-        "{}{}\n",
-        t.titled(title).render(output)?,
-        reflects(p.reflects_sequence)
-    ))
+    let points: Vec<Value> = p
+        .points
+        .iter()
+        .map(|t| {
+            json!({
+                "year": t.year,
+                "code": t.unit_code,
+                "name": t.unit_name,
+                "predecessor": t.predecessor,
+                "status": status_name(t.status),
+                "total_points": t.total_points,
+                "max_points": t.max_points,
+                "complete": t.complete,
+            })
+        })
+        .collect();
+    list_answer("points", points, t, title, p.reflects_sequence, output)
 }
 
 impl ExportCommand {
@@ -888,7 +868,7 @@ impl ExportCommand {
                     .with_context(|| format!("cannot write {}", path.display()))?;
                 eprintln!(
                     "wrote {} to {}",
-                    crate::output::counted(lines.saturating_sub(1), "row", "rows"),
+                    counted(lines.saturating_sub(1), "row", "rows"),
                     path.display()
                 );
             }
@@ -897,65 +877,58 @@ impl ExportCommand {
     }
 }
 
+/// One call to the reporting service with the command's connection.
+async fn ask<R>(
+    client: &ClientArgs,
+    call: impl AsyncFnOnce(
+        &mut ReportingServiceClient<AuthedChannel>,
+    ) -> Result<tonic::Response<R>, tonic::Status>,
+) -> anyhow::Result<R> {
+    let mut api = ReportingServiceClient::new(client.connect().await?);
+    Ok(call(&mut api).await.map_err(explain)?.into_inner())
+}
+
 impl ReportCommand {
     pub async fn run(self) -> anyhow::Result<()> {
         let text = match self {
             ReportCommand::Export { report } => return report.run().await,
             ReportCommand::Progress { query, client } => {
-                let mut api = ReportingServiceClient::new(client.connect().await?);
-                let p = api
-                    .get_progress(query.request())
-                    .await
-                    .map_err(explain)?
-                    .into_inner();
+                let p = ask(&client, async |api| api.get_progress(query.request()).await).await?;
                 if client.output == Output::Csv {
                     eprintln!("{}", reflects(p.reflects_sequence));
                 }
                 render_progress(&query, &p, client.output)?
             }
             ReportCommand::Targets { query, client } => {
-                let mut api = ReportingServiceClient::new(client.connect().await?);
-                let p = api
-                    .list_target_progress(query.request())
-                    .await
-                    .map_err(explain)?
-                    .into_inner();
+                let p = ask(&client, async |api| {
+                    api.list_target_progress(query.request()).await
+                })
+                .await?;
                 render_targets(&p, client.output)?
             }
             ReportCommand::Scorecard { query, client } => {
-                let mut api = ReportingServiceClient::new(client.connect().await?);
-                let p = api
-                    .get_scorecard(query.request())
-                    .await
-                    .map_err(explain)?
-                    .into_inner();
+                let p = ask(&client, async |api| {
+                    api.get_scorecard(query.request()).await
+                })
+                .await?;
                 render_scorecard(&p, client.output)?
             }
             ReportCommand::Ranking { query, client } => {
-                let mut api = ReportingServiceClient::new(client.connect().await?);
-                let p = api
-                    .list_rankings(query.request())
-                    .await
-                    .map_err(explain)?
-                    .into_inner();
+                let p = ask(&client, async |api| {
+                    api.list_rankings(query.request()).await
+                })
+                .await?;
                 render_ranking(&query, &p, client.output)?
             }
             ReportCommand::Indicators { query, client } => {
-                let mut api = ReportingServiceClient::new(client.connect().await?);
-                let p = api
-                    .get_indicator_breakdown(query.request())
-                    .await
-                    .map_err(explain)?
-                    .into_inner();
+                let p = ask(&client, async |api| {
+                    api.get_indicator_breakdown(query.request()).await
+                })
+                .await?;
                 render_indicators(&query, &p, client.output)?
             }
             ReportCommand::Trend { query, client } => {
-                let mut api = ReportingServiceClient::new(client.connect().await?);
-                let p = api
-                    .get_trend(query.request())
-                    .await
-                    .map_err(explain)?
-                    .into_inner();
+                let p = ask(&client, async |api| api.get_trend(query.request()).await).await?;
                 render_trend(&query, &p, client.output)?
             }
         };
