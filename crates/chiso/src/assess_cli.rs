@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use chiso_criteria::Violation as Problem;
 use chiso_proto::assessment::v1::{
     self as pb, assessment_service_client::AssessmentServiceClient,
     criteria_service_client::CriteriaServiceClient, indicator_value::Value as V,
@@ -16,7 +17,7 @@ use sha2::{Digest, Sha256};
 use tonic::Code;
 
 use crate::client::{AuthedChannel, ClientArgs, explain};
-use crate::criteria_cli::{Problem, level_name, list_sets, report_problems};
+use crate::criteria_cli::{level_name, list_sets, report_problems};
 use crate::output::{Output, Table, counted};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -465,8 +466,8 @@ pub fn value_text(value: Option<&V>) -> String {
 }
 
 /// A stored value (as the history records it) as a values file writes it.
-fn stored_value_text(value: &chiso_assessment::criteria::Value) -> String {
-    use chiso_assessment::criteria::Value;
+fn stored_value_text(value: &chiso_criteria::Value) -> String {
+    use chiso_criteria::Value;
     match value {
         Value::Bool(b) => if *b { "yes" } else { "no" }.to_owned(),
         Value::Choice(c) => c.clone(),
@@ -746,7 +747,7 @@ fn history_value(json_text: &str) -> String {
     }
     #[derive(serde::Deserialize)]
     struct Stored {
-        value: chiso_assessment::criteria::Value,
+        value: chiso_criteria::Value,
         #[serde(default)]
         evidence: Evidence,
     }

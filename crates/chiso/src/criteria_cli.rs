@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use chiso_assessment::criteria::{self, CriteriaSet};
+use chiso_criteria::{self as criteria, CriteriaSet, Violation};
 use chiso_proto::assessment::v1::{self as pb, criteria_service_client::CriteriaServiceClient};
 use chiso_proto::units::v1::UnitLevel;
 use clap::Subcommand;
@@ -63,33 +63,9 @@ pub enum CriteriaCommand {
     },
 }
 
-/// One problem in a file, as `FILE:LINE: path: message`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Problem {
-    pub line: Option<usize>,
-    pub path: String,
-    pub message: String,
-}
-
-impl Problem {
-    pub fn render(&self, file: &Path) -> String {
-        let mut text = file.display().to_string();
-        if let Some(line) = self.line {
-            text.push_str(&format!(":{line}"));
-        }
-        text.push_str(": ");
-        if !self.path.is_empty() {
-            text.push_str(&self.path);
-            text.push_str(": ");
-        }
-        text.push_str(&self.message);
-        text
-    }
-}
-
 /// Prints `problems` (to stderr as lines for people, to stdout as a table
 /// for scripts) and returns the error the command ends with.
-pub fn report_problems(file: &Path, problems: &[Problem], output: Output) -> anyhow::Error {
+pub fn report_problems(file: &Path, problems: &[Violation], output: Output) -> anyhow::Error {
     if output == Output::Table {
         for p in problems {
             eprintln!("{}", p.render(file));
@@ -116,43 +92,20 @@ pub fn report_problems(file: &Path, problems: &[Problem], output: Output) -> any
     )
 }
 
-/// The problems the server found in a definition it was sent, from the
-/// field violations `definition_toml.<path>: line N: message`; `None` when
-/// the status is not about the definition.
-fn remote_problems(status: &tonic::Status) -> Option<Vec<Problem>> {
+/// The problems the server found in a definition it was sent, from its
+/// `definition_toml…` field violations; `None` when the status is not about
+/// the definition.
+fn remote_problems(status: &tonic::Status) -> Option<Vec<Violation>> {
     if status.code() != Code::InvalidArgument {
         return None;
     }
-    let found = chiso_server::field_violations(status);
-    if found.is_empty()
-        || !found
-            .iter()
-            .all(|(field, _)| field.starts_with("definition_toml"))
-    {
-        return None;
-    }
-    Some(
-        found
-            .into_iter()
-            .map(|(field, description)| {
-                let path = field
-                    .strip_prefix("definition_toml")
-                    .unwrap_or_default()
-                    .trim_start_matches('.')
-                    .to_owned();
-                let (line, message) = description
-                    .strip_prefix("line ")
-                    .and_then(|rest| rest.split_once(": "))
-                    .and_then(|(n, m)| Some((Some(n.parse().ok()?), m.to_owned())))
-                    .unwrap_or((None, description));
-                Problem {
-                    line,
-                    path,
-                    message,
-                }
-            })
-            .collect(),
-    )
+    let found: Option<Vec<Violation>> = chiso_server::field_violations(status)
+        .iter()
+        .map(|(field, description)| {
+            Violation::from_field_violation("definition_toml", field, description)
+        })
+        .collect();
+    found.filter(|problems| !problems.is_empty())
 }
 
 /// What people check in a set before it goes to the server.
@@ -506,17 +459,8 @@ impl CriteriaCommand {
                 } else {
                     match criteria::load_toml(&text) {
                         Ok(set) => Summary::of_file(&set),
-                        Err(e) => {
-                            let problems: Vec<Problem> = e
-                                .problems
-                                .into_iter()
-                                .map(|p| Problem {
-                                    line: p.line,
-                                    path: p.path,
-                                    message: p.message,
-                                })
-                                .collect();
-                            return Err(report_problems(&file, &problems, client.output));
+                        Err(found) => {
+                            return Err(report_problems(&file, &found.0, client.output));
                         }
                     }
                 };
@@ -699,7 +643,7 @@ mod tests {
 
     #[test]
     fn problems_read_like_compiler_messages() {
-        let p = Problem {
+        let p = Violation {
             line: Some(12),
             path: "groups[0].indicators[1].threshold".into(),
             message: "120 is outside 0–100".into(),
@@ -708,7 +652,7 @@ mod tests {
             p.render(Path::new("set.toml")),
             "set.toml:12: groups[0].indicators[1].threshold: 120 is outside 0–100"
         );
-        let p = Problem {
+        let p = Violation {
             line: None,
             path: String::new(),
             message: "missing field `id`".into(),
@@ -731,12 +675,12 @@ mod tests {
         assert_eq!(
             problems,
             [
-                Problem {
+                Violation {
                     line: Some(6),
                     path: "years[0]".into(),
                     message: "20223 is outside 2000–2100".into()
                 },
-                Problem {
+                Violation {
                     line: None,
                     path: String::new(),
                     message: "missing field `id`".into()

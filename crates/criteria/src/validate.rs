@@ -421,7 +421,7 @@ fn json_exact(x: f64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::criteria::model::*;
+    use crate::model::*;
 
     fn ratio(code: &str, threshold: f64) -> Indicator {
         Indicator {

@@ -412,7 +412,7 @@ fn describe(ind: &Indicator, gap: &Gap) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::criteria::model::*;
+    use crate::model::*;
 
     fn indicator(kind: Kind, scoring: Scoring, unit: Option<&str>) -> Indicator {
         Indicator {

@@ -170,7 +170,7 @@ fn amount(out: &mut Vec<Violation>, path: &str, x: f64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::criteria::model::*;
+    use crate::model::*;
 
     fn set() -> CriteriaSet {
         let ind = |code: &str, unit: Option<&str>, kind: Kind| Indicator {
