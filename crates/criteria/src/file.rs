@@ -168,26 +168,9 @@ struct IndicatorFile {
     #[serde(default)]
     scoring: Scoring,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    tiers: Option<Vec<TierFile>>,
+    tiers: Option<Vec<Tier>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    options: Option<Vec<OptionFile>>,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TierFile {
-    at: i64,
-    points: f64,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OptionFile {
-    code: String,
-    label: String,
-    points: f64,
-    #[serde(default)]
-    met: bool,
+    options: Option<Vec<ChoiceOption>>,
 }
 
 impl SetFile {
@@ -294,17 +277,7 @@ impl IndicatorFile {
             KindName::Choice => {
                 required("options", self.options.is_some());
                 Kind::Choice {
-                    options: self
-                        .options
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|o| ChoiceOption {
-                            code: o.code,
-                            label: o.label,
-                            points: o.points,
-                            met: o.met,
-                        })
-                        .collect(),
+                    options: self.options.unwrap_or_default(),
                 }
             }
             KindName::Ratio => {
@@ -320,15 +293,7 @@ impl IndicatorFile {
                 required("met_at", self.met_at.is_some());
                 Kind::Count {
                     met_at: self.met_at.unwrap_or_default(),
-                    tiers: self
-                        .tiers
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|t| Tier {
-                            at: t.at,
-                            points: t.points,
-                        })
-                        .collect(),
+                    tiers: self.tiers.unwrap_or_default(),
                 }
             }
             KindName::Target => {
@@ -373,17 +338,7 @@ impl IndicatorFile {
             Kind::YesNo => {}
             Kind::Choice { options } => {
                 file.kind = KindName::Choice;
-                file.options = Some(
-                    options
-                        .iter()
-                        .map(|o| OptionFile {
-                            code: o.code.clone(),
-                            label: o.label.clone(),
-                            points: o.points,
-                            met: o.met,
-                        })
-                        .collect(),
-                );
+                file.options = Some(options.clone());
             }
             Kind::Ratio {
                 threshold,
@@ -398,15 +353,7 @@ impl IndicatorFile {
             Kind::Count { met_at, tiers } => {
                 file.kind = KindName::Count;
                 file.met_at = Some(*met_at);
-                file.tiers = Some(
-                    tiers
-                        .iter()
-                        .map(|t| TierFile {
-                            at: t.at,
-                            points: t.points,
-                        })
-                        .collect(),
-                );
+                file.tiers = Some(tiers.clone());
             }
             Kind::Target {
                 threshold,

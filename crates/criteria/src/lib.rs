@@ -14,6 +14,8 @@ mod values;
 mod violation;
 
 #[cfg(test)]
+mod fixtures;
+#[cfg(test)]
 mod props;
 
 pub use defaults::defaults;
