@@ -19,10 +19,10 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::assessments::{Assessments, ValueWrite, request_hash};
 use crate::convert::{level_from_pb, set_to_pb, value_from_pb};
-use crate::criteria;
 use crate::repo::{Repo, StoredValue};
 use crate::units_client::ResolvedUnit;
 use crate::workflow::{Action, Status as AssessmentStatus, authorize};
+use chiso_criteria as criteria;
 
 const DEFAULT_PAGE_SIZE: i64 = 100;
 const MAX_PAGE_SIZE: i64 = 1000;
@@ -128,16 +128,11 @@ impl CriteriaService for Assessments {
         let who = caller(&request)?;
         who.require(Role::Admin)?;
         let req = request.into_inner();
-        let set = criteria::load_toml(&req.definition_toml).map_err(|e| {
+        let set = criteria::load_toml(&req.definition_toml).map_err(|found| {
             let mut v = Violations::new();
-            for p in &e.problems {
-                let field = if p.path.is_empty() {
-                    "definition_toml".to_owned()
-                } else {
-                    format!("definition_toml.{}", p.path)
-                };
-                let line = p.line.map(|l| format!("line {l}: ")).unwrap_or_default();
-                v.add(field, format!("{line}{}", p.message));
+            for p in &found {
+                let (field, description) = p.to_field_violation("definition_toml");
+                v.add(field, description);
             }
             ApiError::InvalidArgument(v)
         })?;

@@ -16,12 +16,12 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::convert::{level_from_pb, level_to_pb, scorecard_to_pb, value_to_pb};
-use crate::criteria::{self, CriteriaSet, Value};
 use crate::repo::{
     AssessmentRow, HistoryRow, Repo, SetState, StoredSet, StoredValue, Tx, level_to_i64, timestamp,
 };
 use crate::units_client::{ResolvedUnit, UnitsDirectory};
 use crate::workflow::{Action, Status, authorize, transition};
+use chiso_criteria::{self as criteria, CriteriaSet, Value};
 
 /// One value to write, with its position in the request.
 #[derive(Debug, Clone)]

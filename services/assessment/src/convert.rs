@@ -3,8 +3,10 @@
 use chiso_proto::assessment::v1 as pb;
 use chiso_proto::units::v1::UnitLevel;
 
-use crate::criteria::{self, CriteriaSet, Direction, Kind, Level, Scorecard, Scoring, Value};
 use crate::repo::{SetState, StoredSet, StoredValue};
+use chiso_criteria::{
+    self as criteria, CriteriaSet, Direction, Kind, Level, Scorecard, Scoring, Value,
+};
 
 pub fn level_to_pb(level: Level) -> UnitLevel {
     match level {

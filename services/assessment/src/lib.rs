@@ -1,11 +1,6 @@
 //! The assessment service: criteria sets, unit assessments against them,
-//! review, and scores.
-//!
-//! For now it holds the pure core — criteria sets as versioned data, their
-//! checks, and scoring — which the service, the CLI and tests share without
-//! touching a database.
-
-pub mod criteria;
+//! review, and scores. The pure criteria rules it applies live in
+//! `chiso_criteria`.
 
 mod api;
 mod assessments;
@@ -21,12 +16,12 @@ pub use repo::MIGRATIONS;
 /// returns how many were published.
 pub async fn publish_defaults(repo: &repo::Repo) -> Result<usize, chiso_server::ApiError> {
     let mut published = 0;
-    for set in criteria::defaults() {
+    for set in chiso_criteria::defaults() {
         match repo.get_set(None, &set.id, set.version).await? {
             Some(stored) if stored.state == repo::SetState::Published => continue,
             _ => {}
         }
-        repo.put_draft(&set, &criteria::to_toml(&set), "chiso defaults")
+        repo.put_draft(&set, &chiso_criteria::to_toml(&set), "chiso defaults")
             .await?;
         repo.publish(&set.id, set.version, "").await?;
         published += 1;

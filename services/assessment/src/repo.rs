@@ -7,8 +7,8 @@ use chiso_storage::sqlx::{self, Any, Row, Transaction, any::AnyRow};
 use chiso_storage::{Db, Migrations};
 use prost::Message;
 
-use crate::criteria::{CriteriaSet, Level, Value};
 use crate::workflow::Status;
+use chiso_criteria::{CriteriaSet, Level, Value};
 
 pub static MIGRATIONS: Migrations = Migrations {
     sqlite: sqlx::migrate!("./migrations/sqlite"),

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use chiso_criteria::Violation as Problem;
 use chiso_proto::assessment::v1::{
     self as pb, assessment_service_client::AssessmentServiceClient,
     criteria_service_client::CriteriaServiceClient, indicator_value::Value as V,
@@ -20,7 +21,7 @@ use crate::cli::common::format::{num, time_text, yes_no};
 use crate::cli::common::names::{level_name, status_name};
 use crate::cli::common::output::{Output, Table, counted};
 use crate::cli::common::paging::{PAGE_SIZE, every_page, list_sets};
-use crate::cli::common::problems::{Problem, report_problems};
+use crate::cli::common::problems::report_problems;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StatusArg {
@@ -464,8 +465,8 @@ pub fn value_text(value: Option<&V>) -> String {
 }
 
 /// A stored value (as the history records it) as a values file writes it.
-fn stored_value_text(value: &chiso_assessment::criteria::Value) -> String {
-    use chiso_assessment::criteria::Value;
+fn stored_value_text(value: &chiso_criteria::Value) -> String {
+    use chiso_criteria::Value;
     match value {
         Value::Bool(b) => if *b { "yes" } else { "no" }.to_owned(),
         Value::Choice(c) => c.clone(),
@@ -718,7 +719,7 @@ fn history_value(json_text: &str) -> String {
     }
     #[derive(serde::Deserialize)]
     struct Stored {
-        value: chiso_assessment::criteria::Value,
+        value: chiso_criteria::Value,
         #[serde(default)]
         evidence: Evidence,
     }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use chiso_assessment::criteria::{self, CriteriaSet};
+use chiso_criteria::{self as criteria, CriteriaSet, Violation};
 use chiso_proto::assessment::v1::{self as pb, criteria_service_client::CriteriaServiceClient};
 use chiso_proto::units::v1::UnitLevel;
 use clap::Subcommand;
@@ -17,7 +17,7 @@ use crate::cli::common::format::{num, yes_no};
 use crate::cli::common::names::level_name;
 use crate::cli::common::output::{Output, Table, counted};
 use crate::cli::common::paging::list_sets;
-use crate::cli::common::problems::{Problem, report_problems};
+use crate::cli::common::problems::report_problems;
 
 #[derive(Debug, Subcommand)]
 pub enum CriteriaCommand {
@@ -67,43 +67,20 @@ pub enum CriteriaCommand {
     },
 }
 
-/// The problems the server found in a definition it was sent, from the
-/// field violations `definition_toml.<path>: line N: message`; `None` when
-/// the status is not about the definition.
-fn remote_problems(status: &tonic::Status) -> Option<Vec<Problem>> {
+/// The problems the server found in a definition it was sent, from its
+/// `definition_toml…` field violations; `None` when the status is not about
+/// the definition.
+fn remote_problems(status: &tonic::Status) -> Option<Vec<Violation>> {
     if status.code() != Code::InvalidArgument {
         return None;
     }
-    let found = chiso_server::field_violations(status);
-    if found.is_empty()
-        || !found
-            .iter()
-            .all(|(field, _)| field.starts_with("definition_toml"))
-    {
-        return None;
-    }
-    Some(
-        found
-            .into_iter()
-            .map(|(field, description)| {
-                let path = field
-                    .strip_prefix("definition_toml")
-                    .unwrap_or_default()
-                    .trim_start_matches('.')
-                    .to_owned();
-                let (line, message) = description
-                    .strip_prefix("line ")
-                    .and_then(|rest| rest.split_once(": "))
-                    .and_then(|(n, m)| Some((Some(n.parse().ok()?), m.to_owned())))
-                    .unwrap_or((None, description));
-                Problem {
-                    line,
-                    path,
-                    message,
-                }
-            })
-            .collect(),
-    )
+    let found: Option<Vec<Violation>> = chiso_server::field_violations(status)
+        .iter()
+        .map(|(field, description)| {
+            Violation::from_field_violation("definition_toml", field, description)
+        })
+        .collect();
+    found.filter(|problems| !problems.is_empty())
 }
 
 /// What people check in a set before it goes to the server.
@@ -432,17 +409,8 @@ impl CriteriaCommand {
                 } else {
                     match criteria::load_toml(&text) {
                         Ok(set) => Summary::of_file(&set),
-                        Err(e) => {
-                            let problems: Vec<Problem> = e
-                                .problems
-                                .into_iter()
-                                .map(|p| Problem {
-                                    line: p.line,
-                                    path: p.path,
-                                    message: p.message,
-                                })
-                                .collect();
-                            return Err(report_problems(&file, &problems, client.output));
+                        Err(found) => {
+                            return Err(report_problems(&file, &found.0, client.output));
                         }
                     }
                 };
@@ -606,12 +574,12 @@ mod tests {
         assert_eq!(
             problems,
             [
-                Problem {
+                Violation {
                     line: Some(6),
                     path: "years[0]".into(),
                     message: "20223 is outside 2000–2100".into()
                 },
-                Problem {
+                Violation {
                     line: None,
                     path: String::new(),
                     message: "missing field `id`".into()

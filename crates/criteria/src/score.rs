@@ -412,7 +412,8 @@ fn describe(ind: &Indicator, gap: &Gap) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::criteria::model::*;
+    use crate::fixtures::one_group_set;
+    use crate::model::*;
 
     fn indicator(kind: Kind, scoring: Scoring, unit: Option<&str>) -> Indicator {
         Indicator {
@@ -589,24 +590,9 @@ mod tests {
             Some("%"),
         );
         mandatory.code = "A".into();
-        CriteriaSet {
-            id: "th-test".into(),
-            version: 3,
-            title: "t".into(),
-            level: Level::Province,
-            years: vec![2025],
-            source: "s".into(),
-            notes: String::new(),
-            groups: vec![Group {
-                code: "KTS".into(),
-                name: "Kinh tế số".into(),
-                indicators: vec![optional, mandatory],
-            }],
-            completion: Completion {
-                all_mandatory: true,
-                min_points,
-            },
-        }
+        let mut set = one_group_set(3, ("KTS", "Kinh tế số"), vec![optional, mandatory]);
+        set.completion.min_points = min_points;
+        set
     }
 
     #[test]

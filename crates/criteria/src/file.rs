@@ -44,7 +44,6 @@
 //! `yes_no` takes nothing more.
 
 use std::collections::HashMap;
-use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
@@ -52,98 +51,32 @@ use super::model::{
     ChoiceOption, Completion, CriteriaSet, Direction, Group, Indicator, Kind, Level, Scoring, Tier,
 };
 use super::validate::validate;
-
-/// Everything wrong with a file; never empty.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileError {
-    pub problems: Vec<FileProblem>,
-}
-
-/// One problem in a file. `line` is 1-based; `path` is the field path as in
-/// [`super::Violation`], empty when the parser could not tell.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileProblem {
-    pub line: Option<usize>,
-    pub path: String,
-    pub message: String,
-}
-
-impl fmt::Display for FileProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(line) = self.line {
-            write!(f, "line {line}: ")?;
-        }
-        if !self.path.is_empty() {
-            write!(f, "{}: ", self.path)?;
-        }
-        f.write_str(&self.message)
-    }
-}
-
-impl fmt::Display for FileError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, p) in self.problems.iter().enumerate() {
-            if i > 0 {
-                f.write_str("\n")?;
-            }
-            write!(f, "{p}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for FileError {}
+use super::violation::{Violation, Violations};
 
 /// Reads a set from its TOML form. Checks the shape only (fields present,
 /// of the right type, belonging to the indicator's kind); see [`load_toml`]
-/// for the full check.
-pub fn from_toml(text: &str) -> Result<CriteriaSet, FileError> {
+/// for the full check. Every problem carries the line it points at.
+pub fn from_toml(text: &str) -> Result<CriteriaSet, Violations> {
     let lines = Lines::new(text);
     let file: SetFile = toml::from_str(text).map_err(|e| {
         let span = e.span();
-        let line = span.as_ref().map(|s| lines.line_at(s.start));
-        let path = span.map(|s| lines.path_at(s)).unwrap_or_default();
-        FileError {
-            problems: vec![FileProblem {
-                line,
-                path,
-                message: e.message().trim().to_string(),
-            }],
-        }
+        Violations(vec![Violation {
+            line: span.as_ref().map(|s| lines.line_at(s.start)),
+            path: span.map(|s| lines.path_at(s)).unwrap_or_default(),
+            message: e.message().trim().to_string(),
+        }])
     })?;
     let mut problems = Vec::new();
     let set = file.into_model(&mut problems);
-    if problems.is_empty() {
-        Ok(set)
-    } else {
-        Err(FileError {
-            problems: problems
-                .into_iter()
-                .map(|(path, message)| FileProblem {
-                    line: lines.line_of(&path),
-                    path,
-                    message,
-                })
-                .collect(),
-        })
-    }
+    Violations::into_result(problems).map_err(|found| lines.locate(found))?;
+    Ok(set)
 }
 
 /// Reads a set and checks it as [`validate`] would before publishing, each
 /// problem with the line it points at.
-pub fn load_toml(text: &str) -> Result<CriteriaSet, FileError> {
+pub fn load_toml(text: &str) -> Result<CriteriaSet, Violations> {
     let set = from_toml(text)?;
-    let lines = Lines::new(text);
-    validate(&set).map_err(|violations| FileError {
-        problems: violations
-            .iter()
-            .map(|v| FileProblem {
-                line: lines.line_of(&v.path),
-                path: v.path.clone(),
-                message: v.message.clone(),
-            })
-            .collect(),
-    })?;
+    validate(&set).map_err(|found| Lines::new(text).locate(found))?;
     Ok(set)
 }
 
@@ -235,32 +168,13 @@ struct IndicatorFile {
     #[serde(default)]
     scoring: Scoring,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    tiers: Option<Vec<TierFile>>,
+    tiers: Option<Vec<Tier>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    options: Option<Vec<OptionFile>>,
+    options: Option<Vec<ChoiceOption>>,
 }
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TierFile {
-    at: i64,
-    points: f64,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OptionFile {
-    code: String,
-    label: String,
-    points: f64,
-    #[serde(default)]
-    met: bool,
-}
-
-type Problems = Vec<(String, String)>;
 
 impl SetFile {
-    fn into_model(self, problems: &mut Problems) -> CriteriaSet {
+    fn into_model(self, problems: &mut Vec<Violation>) -> CriteriaSet {
         let groups = self
             .groups
             .into_iter()
@@ -321,11 +235,11 @@ impl SetFile {
 }
 
 impl IndicatorFile {
-    fn into_model(self, path: &str, problems: &mut Problems) -> Indicator {
+    fn into_model(self, path: &str, problems: &mut Vec<Violation>) -> Indicator {
         let kind_name = self.kind.as_str();
         let mut misplaced = |field: &str, present: bool| {
             if present {
-                problems.push((
+                problems.push(Violation::new(
                     format!("{path}.{field}"),
                     format!("`{field}` does not apply to a {kind_name} indicator"),
                 ));
@@ -350,7 +264,7 @@ impl IndicatorFile {
 
         let mut required = |field: &str, present: bool| {
             if !present {
-                problems.push((
+                problems.push(Violation::new(
                     format!("{path}.{field}"),
                     format!("a {kind_name} indicator needs `{field}`"),
                 ));
@@ -363,17 +277,7 @@ impl IndicatorFile {
             KindName::Choice => {
                 required("options", self.options.is_some());
                 Kind::Choice {
-                    options: self
-                        .options
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|o| ChoiceOption {
-                            code: o.code,
-                            label: o.label,
-                            points: o.points,
-                            met: o.met,
-                        })
-                        .collect(),
+                    options: self.options.unwrap_or_default(),
                 }
             }
             KindName::Ratio => {
@@ -389,15 +293,7 @@ impl IndicatorFile {
                 required("met_at", self.met_at.is_some());
                 Kind::Count {
                     met_at: self.met_at.unwrap_or_default(),
-                    tiers: self
-                        .tiers
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|t| Tier {
-                            at: t.at,
-                            points: t.points,
-                        })
-                        .collect(),
+                    tiers: self.tiers.unwrap_or_default(),
                 }
             }
             KindName::Target => {
@@ -442,17 +338,7 @@ impl IndicatorFile {
             Kind::YesNo => {}
             Kind::Choice { options } => {
                 file.kind = KindName::Choice;
-                file.options = Some(
-                    options
-                        .iter()
-                        .map(|o| OptionFile {
-                            code: o.code.clone(),
-                            label: o.label.clone(),
-                            points: o.points,
-                            met: o.met,
-                        })
-                        .collect(),
-                );
+                file.options = Some(options.clone());
             }
             Kind::Ratio {
                 threshold,
@@ -467,15 +353,7 @@ impl IndicatorFile {
             Kind::Count { met_at, tiers } => {
                 file.kind = KindName::Count;
                 file.met_at = Some(*met_at);
-                file.tiers = Some(
-                    tiers
-                        .iter()
-                        .map(|t| TierFile {
-                            at: t.at,
-                            points: t.points,
-                        })
-                        .collect(),
-                );
+                file.tiers = Some(tiers.clone());
             }
             Kind::Target {
                 threshold,
@@ -599,6 +477,14 @@ impl Lines {
             .unwrap_or_default()
     }
 
+    /// `found` with each problem's line.
+    fn locate(&self, mut found: Violations) -> Violations {
+        for v in &mut found.0 {
+            v.line = self.line_of(&v.path);
+        }
+        found
+    }
+
     /// The line of `path`, or of the nearest enclosing field or table found
     /// (`groups[0].indicators[2].options[1].code` falls back to the
     /// `options = [...]` line when options are written inline).
@@ -716,7 +602,7 @@ scoring = "proportional"
     fn unknown_fields_name_their_line() {
         let text = SMALL.replace("threshold = 100", "treshold = 100");
         let err = from_toml(&text).unwrap_err();
-        let p = &err.problems[0];
+        let p = &err.0[0];
         assert!(p.message.contains("treshold"), "{err}");
         let line = text
             .lines()
@@ -731,7 +617,7 @@ scoring = "proportional"
     fn wrong_types_name_their_line_and_field() {
         let text = SMALL.replace("met_at = 4", "met_at = \"four\"");
         let err = from_toml(&text).unwrap_err();
-        let p = &err.problems[0];
+        let p = &err.0[0];
         let line = text.lines().position(|l| l.starts_with("met_at")).unwrap() + 1;
         assert_eq!(p.line, Some(line), "{err}");
         assert_eq!(p.path, "groups[0].indicators[1].met_at");
@@ -743,7 +629,6 @@ scoring = "proportional"
         let text = text.replace("direction = \">=\"\n", "");
         let err = from_toml(&text).unwrap_err();
         let found: Vec<_> = err
-            .problems
             .iter()
             .map(|p| (p.path.as_str(), p.message.as_str()))
             .collect();
@@ -765,7 +650,7 @@ scoring = "proportional"
             .position(|l| l.starts_with("met_at = 3"))
             .unwrap()
             + 1;
-        assert_eq!(err.problems[0].line, Some(met_at_line));
+        assert_eq!(err.0[0].line, Some(met_at_line));
         // A missing field points at its indicator's header.
         let header = text
             .lines()
@@ -773,7 +658,7 @@ scoring = "proportional"
             .filter(|(_, l)| *l == "[[groups.indicators]]")
             .map(|(n, _)| n + 1)
             .last();
-        assert_eq!(err.problems[1].line, header);
+        assert_eq!(err.0[1].line, header);
     }
 
     #[test]
@@ -793,18 +678,15 @@ scoring = "proportional"
         let text = SMALL.replace("code = \"khong\"", "code = \"chu_tich\"");
         let err = load_toml(&text).unwrap_err();
         let line = text.lines().position(|l| l.starts_with("options")).unwrap() + 1;
-        assert_eq!(
-            err.problems[0].path,
-            "groups[0].indicators[0].options[2].code"
-        );
-        assert_eq!(err.problems[0].line, Some(line));
+        assert_eq!(err.0[0].path, "groups[0].indicators[0].options[2].code");
+        assert_eq!(err.0[0].line, Some(line));
     }
 
     #[test]
     fn missing_fields_name_their_table() {
         let text = SMALL.replace("name = \"Hạ tầng số\"\n", "");
         let err = from_toml(&text).unwrap_err();
-        let p = &err.problems[0];
+        let p = &err.0[0];
         assert!(p.message.contains("missing field `name`"), "{err}");
         let header = text
             .lines()
@@ -815,12 +697,12 @@ scoring = "proportional"
         assert_eq!(p.path, "groups[1]");
 
         let err = from_toml("id = \"x\"\nversion = 1\n").unwrap_err();
-        assert_eq!(err.problems[0].path, "", "{err}");
+        assert_eq!(err.0[0].path, "", "{err}");
     }
 
     #[test]
     fn syntax_errors_carry_a_line() {
         let err = from_toml("id = \"x\"\nversion = \n").unwrap_err();
-        assert_eq!(err.problems[0].line, Some(2), "{err}");
+        assert_eq!(err.0[0].line, Some(2), "{err}");
     }
 }

@@ -170,7 +170,8 @@ fn amount(out: &mut Vec<Violation>, path: &str, x: f64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::criteria::model::*;
+    use crate::fixtures::one_group_set;
+    use crate::model::*;
 
     fn set() -> CriteriaSet {
         let ind = |code: &str, unit: Option<&str>, kind: Kind| Indicator {
@@ -183,79 +184,66 @@ mod tests {
             scoring: Scoring::AllOrNothing,
             kind,
         };
-        CriteriaSet {
-            id: "th-test".into(),
-            version: 1,
-            title: "t".into(),
-            level: Level::Province,
-            years: vec![2025],
-            source: "s".into(),
-            notes: String::new(),
-            groups: vec![Group {
-                code: "G".into(),
-                name: "g".into(),
-                indicators: vec![
-                    ind("YES", None, Kind::YesNo),
-                    ind(
-                        "CHOICE",
-                        None,
-                        Kind::Choice {
-                            options: vec![
-                                ChoiceOption {
-                                    code: "a".into(),
-                                    label: "A".into(),
-                                    points: 1.0,
-                                    met: true,
-                                },
-                                ChoiceOption {
-                                    code: "b".into(),
-                                    label: "B".into(),
-                                    points: 0.0,
-                                    met: false,
-                                },
-                            ],
-                        },
-                    ),
-                    ind(
-                        "RATIO",
-                        Some("%"),
-                        Kind::Ratio {
-                            threshold: 60.0,
-                            direction: Direction::AtLeast,
-                            part_of_whole: true,
-                        },
-                    ),
-                    ind(
-                        "COUNT",
-                        None,
-                        Kind::Count {
-                            met_at: 1,
-                            tiers: vec![],
-                        },
-                    ),
-                    ind(
-                        "SHARE",
-                        Some("%"),
-                        Kind::Target {
-                            threshold: 20.0,
-                            direction: Direction::AtLeast,
-                        },
-                    ),
-                    ind(
-                        "RANK",
-                        Some("hạng"),
-                        Kind::Target {
-                            threshold: 10.0,
-                            direction: Direction::AtMost,
-                        },
-                    ),
-                ],
-            }],
-            completion: Completion {
-                all_mandatory: true,
-                min_points: None,
-            },
-        }
+        one_group_set(
+            1,
+            ("G", "g"),
+            vec![
+                ind("YES", None, Kind::YesNo),
+                ind(
+                    "CHOICE",
+                    None,
+                    Kind::Choice {
+                        options: vec![
+                            ChoiceOption {
+                                code: "a".into(),
+                                label: "A".into(),
+                                points: 1.0,
+                                met: true,
+                            },
+                            ChoiceOption {
+                                code: "b".into(),
+                                label: "B".into(),
+                                points: 0.0,
+                                met: false,
+                            },
+                        ],
+                    },
+                ),
+                ind(
+                    "RATIO",
+                    Some("%"),
+                    Kind::Ratio {
+                        threshold: 60.0,
+                        direction: Direction::AtLeast,
+                        part_of_whole: true,
+                    },
+                ),
+                ind(
+                    "COUNT",
+                    None,
+                    Kind::Count {
+                        met_at: 1,
+                        tiers: vec![],
+                    },
+                ),
+                ind(
+                    "SHARE",
+                    Some("%"),
+                    Kind::Target {
+                        threshold: 20.0,
+                        direction: Direction::AtLeast,
+                    },
+                ),
+                ind(
+                    "RANK",
+                    Some("hạng"),
+                    Kind::Target {
+                        threshold: 10.0,
+                        direction: Direction::AtMost,
+                    },
+                ),
+            ],
+        )
     }
 
     fn problems(code: &str, value: Value) -> Vec<(String, String)> {

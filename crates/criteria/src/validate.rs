@@ -174,16 +174,7 @@ fn check_choice(
             ));
         }
         check_text(out, &format!("{opath}.label"), &option.label);
-        check_points(out, &format!("{opath}.points"), option.points);
-        if option.points > ind.max_points {
-            out.push(Violation::new(
-                format!("{opath}.points"),
-                format!(
-                    "{} is more than the indicator's max_points {}",
-                    option.points, ind.max_points
-                ),
-            ));
-        }
+        check_part_points(out, &format!("{opath}.points"), option.points, ind);
     }
     if options.is_empty() {
         return;
@@ -227,16 +218,7 @@ fn check_count(
                 format!("{} is negative; counts start at 0", tier.at),
             ));
         }
-        check_points(out, &format!("{tpath}.points"), tier.points);
-        if tier.points > ind.max_points {
-            out.push(Violation::new(
-                format!("{tpath}.points"),
-                format!(
-                    "{} is more than the indicator's max_points {}",
-                    tier.points, ind.max_points
-                ),
-            ));
-        }
+        check_part_points(out, &format!("{tpath}.points"), tier.points, ind);
         if k > 0 {
             let prev = &tiers[k - 1];
             if tier.at <= prev.at {
@@ -411,6 +393,21 @@ fn check_points(out: &mut Vec<Violation>, path: &str, x: f64) {
     }
 }
 
+/// The points of an option or a tier: points as any, and within what the
+/// indicator gives.
+fn check_part_points(out: &mut Vec<Violation>, path: &str, points: f64, ind: &Indicator) {
+    check_points(out, path, points);
+    if points > ind.max_points {
+        out.push(Violation::new(
+            path,
+            format!(
+                "{points} is more than the indicator's max_points {}",
+                ind.max_points
+            ),
+        ));
+    }
+}
+
 fn json_exact(x: f64) -> bool {
     serde_json::to_string(&x)
         .ok()
@@ -421,7 +418,7 @@ fn json_exact(x: f64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::criteria::model::*;
+    use crate::model::*;
 
     fn ratio(code: &str, threshold: f64) -> Indicator {
         Indicator {

@@ -154,18 +154,23 @@ impl Kind {
     }
 }
 
-/// One answer to a graded yes/no question.
+/// One answer to a graded yes/no question. The file form writes it as is
+/// (`{ code, label, points, met }`), so a misspelt key is refused here too.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ChoiceOption {
     pub code: String,
     pub label: String,
     pub points: f64,
-    /// Choosing this answer counts as meeting the indicator.
+    /// Choosing this answer counts as meeting the indicator; files may leave
+    /// it out for the answers that do not.
+    #[serde(default)]
     pub met: bool,
 }
 
-/// Points earned once a count reaches `at`.
+/// Points earned once a count reaches `at`; written as is in the file form.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Tier {
     pub at: i64,
     pub points: f64,

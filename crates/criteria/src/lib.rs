@@ -1,6 +1,9 @@
 //! Criteria sets as data (DESIGN.md §3 "Criteria as data"): the model, its
 //! TOML file form, the checks a set and a reported value must pass, and
 //! scoring as a pure function.
+//!
+//! A crate of its own so that the CLI checks and scores files with the same
+//! rules as the assessment service without linking the service.
 
 mod defaults;
 mod file;
@@ -11,10 +14,12 @@ mod values;
 mod violation;
 
 #[cfg(test)]
+mod fixtures;
+#[cfg(test)]
 mod props;
 
 pub use defaults::defaults;
-pub use file::{FileError, FileProblem, from_toml, load_toml, to_toml};
+pub use file::{from_toml, load_toml, to_toml};
 pub use model::{
     ChoiceOption, Completion, CriteriaSet, Direction, Group, Indicator, Kind, Level, Scoring, Tier,
     round_points,

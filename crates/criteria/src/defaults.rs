@@ -1,5 +1,8 @@
 //! The criteria sets shipped with chiso, for a fresh installation to publish
 //! and for tests to score against.
+//!
+//! The files stay with the assessment service that publishes them; this crate
+//! compiles them in so the CLI and tests have them without the service.
 
 use super::file::from_toml;
 use super::model::CriteriaSet;
@@ -8,19 +11,19 @@ use super::model::CriteriaSet;
 const FILES: [(&str, &str); 4] = [
     (
         "th-commune-2022.toml",
-        include_str!("../../criteria/th-commune-2022.toml"),
+        include_str!("../../../services/assessment/criteria/th-commune-2022.toml"),
     ),
     (
         "th-commune-2023.toml",
-        include_str!("../../criteria/th-commune-2023.toml"),
+        include_str!("../../../services/assessment/criteria/th-commune-2023.toml"),
     ),
     (
         "th-district-2024.toml",
-        include_str!("../../criteria/th-district-2024.toml"),
+        include_str!("../../../services/assessment/criteria/th-district-2024.toml"),
     ),
     (
         "th-province-2025.toml",
-        include_str!("../../criteria/th-province-2025.toml"),
+        include_str!("../../../services/assessment/criteria/th-province-2025.toml"),
     ),
 ];
 
@@ -38,7 +41,7 @@ mod tests {
     use std::collections::{BTreeMap, BTreeSet};
 
     use super::*;
-    use crate::criteria::{Direction, Kind, Value, from_toml, load_toml, score, to_toml, validate};
+    use crate::{Direction, Kind, Value, from_toml, load_toml, score, to_toml, validate};
 
     fn set(id: &str) -> CriteriaSet {
         defaults().into_iter().find(|s| s.id == id).unwrap()
@@ -50,7 +53,8 @@ mod tests {
 
     #[test]
     fn every_file_in_the_folder_loads_validates_and_is_shipped() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("criteria");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../services/assessment/criteria");
         let mut found = BTreeSet::new();
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
