@@ -99,3 +99,106 @@ pub fn predecessors_after(lineage: &Lineage, date: Date) -> Vec<i64> {
         .filter_map(|link| link.unit.as_ref().map(|u| u.id))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use chiso_proto::units::v1::{LineageLink, Unit};
+
+    use super::*;
+
+    fn day(year: i32, month: u8, d: u8) -> Date {
+        Date::from_calendar_date(year, time::Month::try_from(month).unwrap(), d).unwrap()
+    }
+
+    fn unit(id: i64, valid_to: Option<Date>) -> Unit {
+        Unit {
+            id,
+            valid_to: valid_to.map(chiso_proto::from_date),
+            ..Default::default()
+        }
+    }
+
+    fn link(to: i64, on: Date) -> LineageLink {
+        LineageLink {
+            unit: Some(unit(to, None)),
+            effective_date: Some(chiso_proto::from_date(on)),
+            ..Default::default()
+        }
+    }
+
+    /// 1 and 2 merged into 3 on 1/1/2020; 3 split into 4 and 5 on 1/7/2025.
+    fn history() -> Lineages {
+        let merge = day(2020, 1, 1);
+        let split = day(2025, 7, 1);
+        let mut l = Lineages::default();
+        for (id, ends, predecessors, successors) in [
+            (1, Some(merge), vec![], vec![link(3, merge)]),
+            (2, Some(merge), vec![], vec![link(3, merge)]),
+            (
+                3,
+                Some(split),
+                vec![link(1, merge), link(2, merge)],
+                vec![link(4, split), link(5, split)],
+            ),
+            (4, None, vec![link(3, split)], vec![]),
+            (5, None, vec![link(3, split)], vec![]),
+        ] {
+            l.insert(
+                id,
+                Arc::new(Lineage {
+                    unit: unit(id, ends),
+                    predecessors,
+                    successors,
+                }),
+            );
+        }
+        l
+    }
+
+    #[test]
+    fn successors_are_the_units_alive_on_the_date() {
+        let l = history();
+        assert_eq!(successors_on(&l, 1, day(2019, 6, 1)), Ok(vec![1]));
+        assert_eq!(successors_on(&l, 1, day(2024, 12, 31)), Ok(vec![3]));
+        let mut later = successors_on(&l, 1, day(2025, 12, 31)).unwrap();
+        later.sort();
+        assert_eq!(later, [4, 5]);
+    }
+
+    #[test]
+    fn a_walk_names_the_lineage_it_lacks() {
+        let l = Lineages::default();
+        assert_eq!(successors_on(&l, 7, day(2025, 1, 1)), Err(Missing(vec![7])));
+    }
+
+    #[test]
+    fn predecessors_after_a_date_are_those_merged_away_later() {
+        let l = history();
+        let three = l.get(3).unwrap();
+        assert_eq!(predecessors_after(three, day(2019, 12, 31)), [1, 2]);
+        assert!(predecessors_after(three, day(2020, 12, 31)).is_empty());
+    }
+
+    #[test]
+    fn a_walk_stops_at_its_depth_bound() {
+        // A chain 0 → 1 → 2 → …: only the first MAX_DEPTH links are followed.
+        let reached = walk(0, |id| {
+            Ok(if id == 100 {
+                Step::Arrive
+            } else {
+                Step::Follow(vec![id + 1])
+            })
+        })
+        .unwrap();
+        assert!(reached.is_empty());
+        let reached = walk(0, |id| {
+            Ok(if id as usize == MAX_DEPTH {
+                Step::Arrive
+            } else {
+                Step::Follow(vec![id + 1])
+            })
+        })
+        .unwrap();
+        assert_eq!(reached, [(MAX_DEPTH as i64, MAX_DEPTH)]);
+    }
+}
