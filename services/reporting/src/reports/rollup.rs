@@ -132,3 +132,106 @@ pub fn progress(
     }
     (rows, totals)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chiso_proto::units::v1::LineageLink;
+
+    use super::*;
+    use crate::hierarchy::Lineage;
+
+    fn unit(id: i64, code: &str) -> Unit {
+        Unit {
+            id,
+            code: code.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn rows_count_each_childs_units_and_totals_add_them_up() {
+        let facts = UnitFacts {
+            first_completion: [(1, 2022), (2, 2023), (3, 2023)].into(),
+            statuses: [
+                (1, vec![AssessmentStatus::Approved as i32]),
+                (2, vec![AssessmentStatus::Approved as i32]),
+                (4, vec![AssessmentStatus::Draft as i32]),
+            ]
+            .into(),
+        };
+        let (rows, totals) = progress(
+            vec![(unit(10, "395"), vec![1, 2]), (unit(11, "396"), vec![3, 4])],
+            &facts,
+            2023,
+        );
+        let counts: Vec<_> = rows
+            .iter()
+            .map(|r| (r.units, r.completed_in_year, r.completed_cumulative))
+            .collect();
+        assert_eq!(counts, [(2, 1, 2), (2, 1, 1)]);
+        assert_eq!(rows[1].statuses.unwrap().draft, 1);
+        assert_eq!(
+            (
+                totals.units,
+                totals.completed_in_year,
+                totals.completed_cumulative
+            ),
+            (4, 2, 3)
+        );
+        let all = totals.statuses.unwrap();
+        assert_eq!((all.approved, all.draft), (2, 1));
+        assert!(totals.unit.is_none());
+    }
+
+    #[test]
+    fn restating_carries_facts_to_the_unit_merged_into_with_the_earliest_year() {
+        let merge = Date::from_calendar_date(2024, time::Month::January, 1).unwrap();
+        let into_3 = LineageLink {
+            unit: Some(unit(3, "")),
+            effective_date: Some(chiso_proto::from_date(merge)),
+            ..Default::default()
+        };
+        let mut lineages = Lineages::default();
+        for id in [1, 2] {
+            let mut gone = unit(id, "");
+            gone.valid_to = Some(chiso_proto::from_date(merge));
+            lineages.insert(
+                id,
+                Arc::new(Lineage {
+                    unit: gone,
+                    predecessors: vec![],
+                    successors: vec![into_3.clone()],
+                }),
+            );
+        }
+        let facts = UnitFacts {
+            first_completion: [(1, 2023), (2, 2022)].into(),
+            statuses: [(1, vec![4]), (2, vec![1])].into(),
+        };
+        let later = Date::from_calendar_date(2025, time::Month::June, 30).unwrap();
+        assert_eq!(
+            facts
+                .restated(&Lineages::default(), later)
+                .unwrap_err()
+                .0
+                .len(),
+            4,
+            "each walk names what it lacks"
+        );
+        lineages.insert(
+            3,
+            Arc::new(Lineage {
+                unit: unit(3, ""),
+                predecessors: vec![],
+                successors: vec![],
+            }),
+        );
+        let restated = facts.restated(&lineages, later).unwrap();
+        assert_eq!(restated.first_completion, [(3, 2022)].into());
+        let mut statuses = restated.statuses[&3].clone();
+        statuses.sort();
+        assert_eq!(statuses, [1, 4]);
+    }
+}
