@@ -3,12 +3,14 @@
 //! stream (current within moments of each approval) and stamped with the
 //! event sequence they reflect.
 
-mod api;
+pub mod authorize;
 pub mod hierarchy;
 pub mod projection;
 pub mod projector;
+pub mod reports;
+mod service;
 pub mod targets;
 
-pub use api::Reporting;
 pub use projection::{MIGRATIONS, Projection};
 pub use projector::Projector;
+pub use service::Reporting;

@@ -18,15 +18,15 @@ pub static MIGRATIONS: Migrations = Migrations {
 /// The cursor of the assessment event stream.
 const ASSESSMENT_EVENTS: &str = "assessment-events";
 
-fn status_name(status: i32) -> &'static str {
-    match apb::AssessmentStatus::try_from(status).unwrap_or(apb::AssessmentStatus::Unspecified) {
-        apb::AssessmentStatus::Unspecified => "unspecified",
-        apb::AssessmentStatus::Draft => "draft",
-        apb::AssessmentStatus::Submitted => "submitted",
-        apb::AssessmentStatus::Verified => "verified",
-        apb::AssessmentStatus::Approved => "approved",
-        apb::AssessmentStatus::Returned => "returned",
-    }
+/// How a status is stored: its proto name without the prefix, lowercase
+/// (`draft`, `approved`, …), which queries compare against.
+fn status_name(status: i32) -> String {
+    let status =
+        apb::AssessmentStatus::try_from(status).unwrap_or(apb::AssessmentStatus::Unspecified);
+    status
+        .as_str_name()
+        .trim_start_matches("ASSESSMENT_STATUS_")
+        .to_ascii_lowercase()
 }
 
 /// One assessment as the projection holds it: its last event.

@@ -1,14 +1,19 @@
-//! Targets: checking one, the plan shipped for Thanh Hóa, and how far a
-//! target has come.
+//! Targets: the rules that check one and judge how far it has come. The
+//! plan shipped for Thanh Hóa is data, read by [`plan`].
+
+mod plan;
+
+pub use plan::{parse_plan, thanh_hoa_plan};
 
 use std::collections::HashMap;
 
 use chiso_domain::{GsoCode, Year};
 use chiso_proto::assessment::v1::Comparison;
-use chiso_proto::google::r#type::Date as PbDate;
 use chiso_proto::reporting::v1::{self as pb, TargetKind};
 use chiso_proto::units::v1::UnitLevel;
 use chiso_server::Violations;
+
+use crate::projection::AssessmentState;
 
 /// Checks a target as given by a caller.
 pub fn check(t: &pb::Target) -> Violations {
@@ -57,11 +62,8 @@ pub fn check(t: &pb::Target) -> Violations {
                 v.add("target.unit_codes", "no units named");
             }
             for (i, c) in t.unit_codes.iter().enumerate() {
-                if ![2, 3, 5].contains(&c.len()) || !c.bytes().all(|b| b.is_ascii_digit()) {
-                    v.add(
-                        format!("target.unit_codes[{i}]"),
-                        format!("{c:?} is not a GSO code"),
-                    );
+                if let Err(e) = GsoCode::parse(c) {
+                    v.add(format!("target.unit_codes[{i}]"), e);
                 }
             }
         }
@@ -114,6 +116,16 @@ pub struct Facts<'a> {
     pub first_completion: &'a HashMap<i64, i32>,
     /// For a KPI: the measured value of the indicator, if reported.
     pub measured: Option<f64>,
+}
+
+/// For a KPI: the value of `indicator` in `unit`'s assessment, if reported.
+pub fn measured(states: &[AssessmentState], unit: i64, indicator: &str) -> Option<f64> {
+    states
+        .iter()
+        .find(|s| s.event.unit_id == unit)
+        .and_then(|s| s.event.scorecard.as_ref())
+        .and_then(|c| c.indicators.iter().find(|i| i.code == indicator))
+        .and_then(|i| i.measured)
 }
 
 /// Where a target stands.
@@ -182,145 +194,6 @@ pub fn evaluate(t: &pb::Target, facts: &Facts<'_>) -> pb::TargetStatus {
         gap,
         reported,
     }
-}
-
-fn date(year: i32, month: i32, day: i32) -> Option<PbDate> {
-    Some(PbDate { year, month, day })
-}
-
-/// Thanh Hóa's plan: QĐ 969/QĐ-UBND (18/3/2022), NQ 06-NQ/TU, and Thọ
-/// Xuân's own goal. District-level targets are read in the hierarchy of
-/// 30/6/2025, the last day districts existed.
-pub fn thanh_hoa_plan() -> Vec<pb::Target> {
-    const QD969: &str = "QĐ 969/QĐ-UBND (18/3/2022)";
-    const NQ06: &str = "NQ 06-NQ/TU";
-    let mut plan = Vec::new();
-    let mut cumulative = 0;
-    for (year, count) in [(2022, 94), (2023, 132), (2024, 133), (2025, 118)] {
-        cumulative += count;
-        plan.push(pb::Target {
-            id: format!("th-qd969-communes-{year}"),
-            kind: TargetKind::UnitsCompleted as i32,
-            title: format!("{count} xã hoàn thành CĐS trong năm {year}"),
-            scope_code: "38".into(),
-            level: UnitLevel::Commune as i32,
-            year,
-            count,
-            source: QD969.into(),
-            as_of: (year == 2025).then(|| date(2025, 6, 30)).flatten(),
-            ..Default::default()
-        });
-        plan.push(pb::Target {
-            id: format!("th-qd969-communes-by-{year}"),
-            kind: TargetKind::UnitsCompleted as i32,
-            title: format!("{cumulative} xã hoàn thành CĐS lũy kế đến năm {year}"),
-            scope_code: "38".into(),
-            level: UnitLevel::Commune as i32,
-            year,
-            cumulative: true,
-            count: cumulative,
-            source: QD969.into(),
-            as_of: (year == 2025).then(|| date(2025, 6, 30)).flatten(),
-            ..Default::default()
-        });
-    }
-    plan.push(pb::Target {
-        id: "th-qd969-12-districts-2025".into(),
-        kind: TargetKind::NamedUnits as i32,
-        title: "12 đơn vị cấp huyện hoàn thành CĐS đến năm 2025".into(),
-        scope_code: "38".into(),
-        level: UnitLevel::District as i32,
-        year: 2025,
-        // TP Thanh Hóa, TP Sầm Sơn, TX Bỉm Sơn, TX Nghi Sơn, Hoằng Hóa,
-        // Quảng Xương, Vĩnh Lộc, Ngọc Lặc, Quan Hóa, Cẩm Thủy, Yên Định,
-        // Thường Xuân.
-        unit_codes: [
-            "380", "382", "381", "407", "399", "406", "393", "389", "385", "390", "394", "396",
-        ]
-        .map(String::from)
-        .to_vec(),
-        source: QD969.into(),
-        as_of: date(2025, 6, 30),
-        ..Default::default()
-    });
-    for (id, title, level, count) in [
-        (
-            "th-nq06-300-communes",
-            "Ít nhất 300 xã hoàn thành CĐS đến năm 2025",
-            UnitLevel::Commune,
-            300,
-        ),
-        (
-            "th-nq06-6-districts",
-            "Ít nhất 6 huyện hoàn thành CĐS đến năm 2025",
-            UnitLevel::District,
-            6,
-        ),
-    ] {
-        plan.push(pb::Target {
-            id: id.into(),
-            kind: TargetKind::UnitsCompleted as i32,
-            title: title.into(),
-            scope_code: "38".into(),
-            level: level as i32,
-            year: 2025,
-            cumulative: true,
-            count,
-            source: NQ06.into(),
-            as_of: date(2025, 6, 30),
-            ..Default::default()
-        });
-    }
-    for (id, title, indicator, comparison, threshold) in [
-        (
-            "th-nq06-digital-economy",
-            "Kinh tế số ≥ 20% GRDP",
-            "KTS.01",
-            Comparison::AtLeast,
-            20.0,
-        ),
-        (
-            "th-nq06-cds-enterprises",
-            "Doanh nghiệp CĐS ≥ 50% doanh nghiệp nộp thuế",
-            "KTS.02",
-            Comparison::AtLeast,
-            50.0,
-        ),
-        (
-            "th-nq06-dti-rank",
-            "Top 10 cả nước về chỉ số DTI",
-            "DTI.01",
-            Comparison::AtMost,
-            10.0,
-        ),
-    ] {
-        plan.push(pb::Target {
-            id: id.into(),
-            kind: TargetKind::Kpi as i32,
-            title: title.into(),
-            scope_code: "38".into(),
-            level: UnitLevel::Province as i32,
-            year: 2025,
-            indicator_code: indicator.into(),
-            comparison: comparison as i32,
-            threshold,
-            source: NQ06.into(),
-            ..Default::default()
-        });
-    }
-    plan.push(pb::Target {
-        id: "tho-xuan-all-communes-2025".into(),
-        kind: TargetKind::Share as i32,
-        title: "100% xã của huyện Thọ Xuân hoàn thành CĐS đến năm 2025".into(),
-        scope_code: "395".into(),
-        level: UnitLevel::Commune as i32,
-        year: 2025,
-        share_percent: 100.0,
-        source: "Kế hoạch CĐS của huyện Thọ Xuân".into(),
-        as_of: date(2025, 6, 30),
-        ..Default::default()
-    });
-    plan
 }
 
 #[cfg(test)]
