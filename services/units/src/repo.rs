@@ -1,6 +1,7 @@
 //! The units database: reads as of a date, and imports written in one
 //! transaction each.
 
+use chiso_server::StoredAnswer;
 use chiso_storage::sqlx::{self, Any, Row, Transaction, any::AnyRow};
 use chiso_storage::{Db, Migrations};
 use time::Date;
@@ -69,12 +70,6 @@ pub struct ChangeRow {
     pub related_unit_id: Option<i64>,
     pub part: Option<Part>,
     pub source: String,
-}
-
-/// A stored import, found by its request id.
-pub struct StoredImport {
-    pub request_hash: String,
-    pub response: Vec<u8>,
 }
 
 /// What an applied import wrote.
@@ -423,13 +418,13 @@ impl Repo {
     pub async fn stored_import(
         tx: &mut Transaction<'static, Any>,
         request_id: &str,
-    ) -> Result<Option<StoredImport>, UnitsError> {
+    ) -> Result<Option<StoredAnswer>, UnitsError> {
         let row = sqlx::query("SELECT request_hash, response FROM imports WHERE request_id = $1")
             .bind(request_id)
             .fetch_optional(&mut **tx)
             .await?;
         row.map(|r| {
-            Ok(StoredImport {
+            Ok(StoredAnswer {
                 request_hash: r.try_get(0)?,
                 response: r.try_get(1)?,
             })
