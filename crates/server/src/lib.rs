@@ -6,6 +6,7 @@
 mod client;
 mod error;
 mod idempotency;
+mod names;
 mod page_token;
 mod serve;
 mod violations;
@@ -14,6 +15,7 @@ mod watch;
 pub use client::BearerInterceptor;
 pub use error::ApiError;
 pub use idempotency::{AnswerTable, RequestHasher, StoredAnswer, replay, request_hash};
+pub use names::enum_name;
 pub use page_token::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageToken, page_size};
 pub use serve::{ServeOptions, Server, shutdown_on_signal};
 pub use violations::{Violations, field_violations};

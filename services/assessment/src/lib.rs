@@ -8,14 +8,15 @@
 pub mod criteria;
 
 mod api;
-mod assessments;
+pub mod assessments;
 mod convert;
 pub mod repo;
 pub mod units_client;
 pub mod workflow;
 
-pub use assessments::Assessments;
+pub use assessments::{AssessmentError, Assessments};
 pub use repo::MIGRATIONS;
+pub use workflow::Review;
 
 /// Stores and publishes the shipped criteria sets that are not there yet;
 /// returns how many were published.

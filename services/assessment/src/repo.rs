@@ -1,5 +1,6 @@
 //! The assessment database: criteria sets, assessments, values, the audit
-//! log, the event outbox and stored answers for retries.
+//! log and the event outbox. Stored answers for retries are in `requests`,
+//! read and written through the server kit's `AnswerTable`.
 
 use chiso_proto::assessment::v1 as pb;
 use chiso_server::ApiError;
@@ -116,12 +117,81 @@ pub struct HistoryRow {
     pub actor: String,
     pub action: String,
     pub indicator_code: String,
-    pub old_value: String,
-    pub new_value: String,
+    /// For a value change: the value before (none for a first value) and
+    /// after.
+    pub old_value: Option<StoredValue>,
+    pub new_value: Option<StoredValue>,
     pub from_status: String,
     pub to_status: String,
     pub reason: String,
     pub request_id: String,
+}
+
+/// A stored audit-log entry.
+#[derive(Debug, Clone)]
+pub struct HistoryRecord {
+    pub sequence: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub indicator_code: String,
+    /// The values as stored: JSON of the value and its evidence, or empty.
+    pub old_json: String,
+    pub new_json: String,
+    pub old_value: Option<StoredValue>,
+    pub new_value: Option<StoredValue>,
+    pub from_status: Option<Status>,
+    pub to_status: Option<Status>,
+    pub reason: String,
+    pub request_id: String,
+}
+
+/// How the audit log stores a value: the value and its evidence, as JSON
+/// with its keys sorted at every depth (as the log has always held them:
+/// written through `serde_json::Value`).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct HistoryValue {
+    evidence: HistoryEvidence,
+    value: Value,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct HistoryEvidence {
+    document_number: String,
+    link: String,
+    note: String,
+}
+
+fn history_json(v: Option<&StoredValue>) -> String {
+    v.map(|v| {
+        serde_json::to_value(HistoryValue {
+            evidence: HistoryEvidence {
+                document_number: v.evidence.document_number.clone(),
+                link: v.evidence.link.clone(),
+                note: v.evidence.note.clone(),
+            },
+            value: v.value.clone(),
+        })
+        .map(|json| json.to_string())
+        .unwrap_or_default()
+    })
+    .unwrap_or_default()
+}
+
+/// The value an audit-log text holds, for the code it names; `None` for an
+/// empty text (and for one written before values were typed that no longer
+/// reads).
+fn history_value(code: &str, json: &str) -> Option<StoredValue> {
+    let h: HistoryValue = serde_json::from_str(json).ok()?;
+    Some(StoredValue {
+        code: code.to_owned(),
+        value: h.value,
+        evidence: pb::Evidence {
+            document_number: h.evidence.document_number,
+            link: h.evidence.link,
+            note: h.evidence.note,
+        },
+    })
 }
 
 #[derive(Clone, Debug)]
@@ -545,8 +615,8 @@ impl Repo {
         .bind(&entry.actor)
         .bind(&entry.action)
         .bind(&entry.indicator_code)
-        .bind(&entry.old_value)
-        .bind(&entry.new_value)
+        .bind(history_json(entry.old_value.as_ref()))
+        .bind(history_json(entry.new_value.as_ref()))
         .bind(&entry.from_status)
         .bind(&entry.to_status)
         .bind(&entry.reason)
@@ -614,7 +684,7 @@ impl Repo {
         assessment_id: i64,
         after: i64,
         limit: i64,
-    ) -> Result<Vec<pb::HistoryEntry>, ApiError> {
+    ) -> Result<Vec<HistoryRecord>, ApiError> {
         let rows = sqlx::query(
             "SELECT seq, at, actor, action, indicator_code, old_value, new_value, from_status, to_status, reason, \
              request_id FROM history WHERE assessment_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
@@ -624,20 +694,23 @@ impl Repo {
         .bind(limit)
         .fetch_all(self.db.pool())
         .await?;
-        let status = |s: String| Status::parse(&s).map_or(0, |s| s.to_pb() as i32);
         rows.iter()
             .map(|row| {
-                let at: String = row.try_get(1)?;
-                Ok(pb::HistoryEntry {
+                let code: String = row.try_get(4)?;
+                let old_json: String = row.try_get(5)?;
+                let new_json: String = row.try_get(6)?;
+                Ok(HistoryRecord {
                     sequence: row.try_get(0)?,
-                    at: timestamp(&at),
+                    at: row.try_get(1)?,
                     actor: row.try_get(2)?,
                     action: row.try_get(3)?,
-                    indicator_code: row.try_get(4)?,
-                    old_value: row.try_get(5)?,
-                    new_value: row.try_get(6)?,
-                    from_status: status(row.try_get(7)?),
-                    to_status: status(row.try_get(8)?),
+                    old_value: history_value(&code, &old_json),
+                    new_value: history_value(&code, &new_json),
+                    indicator_code: code,
+                    old_json,
+                    new_json,
+                    from_status: Status::parse(&row.try_get::<String, _>(7)?),
+                    to_status: Status::parse(&row.try_get::<String, _>(8)?),
                     reason: row.try_get(9)?,
                     request_id: row.try_get(10)?,
                 })
@@ -674,57 +747,6 @@ impl Repo {
         .await?;
         rows.iter().map(assessment_from_row).collect()
     }
-
-    // ---- retries
-
-    /// The stored answer to `request_id` from `caller`, with the hash of the
-    /// request that produced it.
-    pub async fn stored_answer(
-        tx: &mut Tx,
-        caller: &str,
-        request_id: &str,
-    ) -> Result<Option<(String, Vec<u8>)>, ApiError> {
-        let row: Option<(String, Vec<u8>)> = sqlx::query_as(
-            "SELECT request_hash, response FROM requests WHERE caller = $1 AND request_id = $2",
-        )
-        .bind(caller)
-        .bind(request_id)
-        .fetch_optional(&mut **tx)
-        .await?;
-        Ok(row)
-    }
-
-    pub async fn store_answer(
-        tx: &mut Tx,
-        caller: &str,
-        request_id: &str,
-        method: &str,
-        hash: &str,
-        response: &[u8],
-    ) -> Result<(), ApiError> {
-        sqlx::query(
-            "INSERT INTO requests (request_id, caller, method, request_hash, response, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(request_id)
-        .bind(caller)
-        .bind(method)
-        .bind(hash)
-        .bind(response)
-        .bind(now())
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| {
-            if chiso_storage::is_unique_violation(&e) {
-                ApiError::Aborted(format!(
-                    "request {request_id:?} was answered by a concurrent call; retry to get its answer"
-                ))
-            } else {
-                e.into()
-            }
-        })?;
-        Ok(())
-    }
 }
 
 /// An RFC 3339 text as a protobuf timestamp.
@@ -735,4 +757,39 @@ pub fn timestamp(text: &str) -> Option<prost_types::Timestamp> {
         seconds: t.unix_timestamp(),
         nanos: t.nanosecond() as i32,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_values_keep_their_stored_text_and_read_back() {
+        let value = StoredValue {
+            code: "CQS-01".into(),
+            value: Value::Ratio {
+                numerator: 61.0,
+                denominator: 100.0,
+            },
+            evidence: pb::Evidence {
+                document_number: "12/QĐ".into(),
+                link: String::new(),
+                note: "n".into(),
+            },
+        };
+        let text = history_json(Some(&value));
+        let before = serde_json::json!({
+            "value": value.value,
+            "evidence": {
+                "document_number": value.evidence.document_number,
+                "link": value.evidence.link,
+                "note": value.evidence.note,
+            }
+        })
+        .to_string();
+        assert_eq!(text, before);
+        assert_eq!(history_value("CQS-01", &text), Some(value));
+        assert_eq!(history_json(None), "");
+        assert_eq!(history_value("CQS-01", ""), None);
+    }
 }
