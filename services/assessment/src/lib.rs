@@ -27,9 +27,8 @@ pub async fn publish_defaults(repo: &repo::Repo) -> Result<usize, chiso_server::
             Some(stored) if stored.state == repo::SetState::Published => continue,
             _ => {}
         }
-        repo.put_draft(&set, &criteria::to_toml(&set), "chiso defaults")
-            .await?;
-        repo.publish(&set.id, set.version, "").await?;
+        assessments::draft_set(repo, &set, &criteria::to_toml(&set), "chiso defaults").await?;
+        assessments::publish_set(repo, &set.id, set.version, "").await?;
         published += 1;
     }
     Ok(published)

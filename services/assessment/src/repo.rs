@@ -3,9 +3,8 @@
 //! read and written through the server kit's `AnswerTable`.
 
 use chiso_proto::assessment::v1 as pb;
-use chiso_server::ApiError;
 use chiso_storage::sqlx::{self, Any, Row, Transaction, any::AnyRow};
-use chiso_storage::{Db, Migrations};
+use chiso_storage::{Db, Migrations, StorageError};
 use prost::Message;
 
 use crate::criteria::{CriteriaSet, Level, Value};
@@ -34,8 +33,8 @@ fn now() -> String {
         .expect("the current time formats")
 }
 
-fn corrupt(what: &str, detail: impl std::fmt::Display) -> ApiError {
-    ApiError::Internal(format!("stored {what} is invalid: {detail}"))
+fn corrupt(what: &'static str, detail: impl std::fmt::Display) -> StorageError {
+    StorageError::record(what, detail)
 }
 
 pub fn level_to_i64(level: Level) -> i64 {
@@ -59,6 +58,15 @@ impl SetState {
             SetState::Published => "published",
         }
     }
+}
+
+/// What a publish found.
+#[derive(Debug)]
+pub enum Publish {
+    Published(StoredSet),
+    Missing,
+    /// The set changed since the etag was read; nothing was written.
+    Stale(StoredSet),
 }
 
 /// A stored criteria set.
@@ -202,7 +210,7 @@ pub struct Repo {
 const ASSESSMENT_COLUMNS: &str = "id, unit_id, unit_code, unit_name, level, year, ancestors, criteria_set_id, \
      criteria_set_version, status, revision, reason, total_points, max_points, complete, updated_at";
 
-fn assessment_from_row(row: &AnyRow) -> Result<AssessmentRow, ApiError> {
+fn assessment_from_row(row: &AnyRow) -> Result<AssessmentRow, StorageError> {
     let ancestors: String = row.try_get(6)?;
     let ancestors: Vec<(i64, String, String, i32)> =
         serde_json::from_str(&ancestors).map_err(|e| corrupt("ancestors", e))?;
@@ -237,7 +245,7 @@ fn assessment_from_row(row: &AnyRow) -> Result<AssessmentRow, ApiError> {
     })
 }
 
-fn set_from_row(row: &AnyRow) -> Result<StoredSet, ApiError> {
+fn set_from_row(row: &AnyRow) -> Result<StoredSet, StorageError> {
     let json: String = row.try_get(0)?;
     let state: String = row.try_get(2)?;
     Ok(StoredSet {
@@ -263,8 +271,8 @@ impl Repo {
         &self.db
     }
 
-    pub async fn begin(&self) -> Result<Tx, ApiError> {
-        Ok(self.db.begin_write().await?)
+    pub async fn begin(&self) -> Result<Tx, StorageError> {
+        self.db.begin_write().await
     }
 
     // ---- criteria sets
@@ -278,7 +286,7 @@ impl Repo {
         tx: Option<&mut Tx>,
         id: &str,
         version: u32,
-    ) -> Result<Option<StoredSet>, ApiError> {
+    ) -> Result<Option<StoredSet>, StorageError> {
         let sql = format!("SELECT {SET_COLUMNS} FROM criteria_sets WHERE id = $1 AND version = $2");
         let query = sqlx::query(&sql).bind(id).bind(i64::from(version));
         let row = match tx {
@@ -293,7 +301,7 @@ impl Repo {
         &self,
         tx: Option<&mut Tx>,
         id: &str,
-    ) -> Result<Option<StoredSet>, ApiError> {
+    ) -> Result<Option<StoredSet>, StorageError> {
         let sql = format!(
             "SELECT {SET_COLUMNS} FROM criteria_sets WHERE id = $1 AND state = 'published' \
              ORDER BY version DESC LIMIT 1"
@@ -314,7 +322,7 @@ impl Repo {
         include_drafts: bool,
         after: Option<(&str, u32)>,
         limit: i64,
-    ) -> Result<Vec<StoredSet>, ApiError> {
+    ) -> Result<Vec<StoredSet>, StorageError> {
         let (after_id, after_version) = after.map_or(("", 0), |(i, v)| (i, i64::from(v)));
         let sql = format!(
             "SELECT {SET_COLUMNS} FROM criteria_sets \
@@ -335,13 +343,14 @@ impl Repo {
     }
 
     /// Stores a draft, replacing an earlier draft of the same id and
-    /// version. A published set of that id and version is never replaced.
+    /// version. A published set of that id and version is never replaced:
+    /// then nothing is written and the answer is `None`.
     pub async fn put_draft(
         &self,
         set: &CriteriaSet,
         toml: &str,
         by: &str,
-    ) -> Result<StoredSet, ApiError> {
+    ) -> Result<Option<StoredSet>, StorageError> {
         let mut tx = self.begin().await?;
         let existing: Option<(String, i64)> = sqlx::query_as(
             "SELECT state, revision FROM criteria_sets WHERE id = $1 AND version = $2",
@@ -350,18 +359,10 @@ impl Repo {
         .bind(i64::from(set.version))
         .fetch_optional(&mut *tx)
         .await?;
-        let json = serde_json::to_string(set).map_err(|e| ApiError::Internal(e.to_string()))?;
-        let years =
-            serde_json::to_string(&set.years).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let json = serde_json::to_string(set).map_err(|e| corrupt("criteria set", e))?;
+        let years = serde_json::to_string(&set.years).map_err(|e| corrupt("years", e))?;
         let revision = match existing {
-            Some((state, _)) if state == SetState::Published.as_str() => {
-                return Err(ApiError::FailedPrecondition(format!(
-                    "{} version {} is published and cannot change; create version {}",
-                    set.id,
-                    set.version,
-                    set.version + 1
-                )));
-            }
+            Some((state, _)) if state == SetState::Published.as_str() => return Ok(None),
             Some((_, revision)) => {
                 sqlx::query(
                     "UPDATE criteria_sets SET level = $3, years = $4, title = $5, definition_json = $6, \
@@ -403,16 +404,22 @@ impl Repo {
             }
         };
         tx.commit().await?;
-        Ok(StoredSet {
+        Ok(Some(StoredSet {
             set: set.clone(),
             toml: toml.to_owned(),
             state: SetState::Draft,
             revision,
-        })
+        }))
     }
 
-    /// Publishes a draft (a no-op for a published set).
-    pub async fn publish(&self, id: &str, version: u32, etag: &str) -> Result<StoredSet, ApiError> {
+    /// Publishes a draft (a no-op for a published set), if its etag is
+    /// still `etag` (any, when empty).
+    pub async fn publish(
+        &self,
+        id: &str,
+        version: u32,
+        etag: &str,
+    ) -> Result<Publish, StorageError> {
         let mut tx = self.begin().await?;
         let row = sqlx::query(&format!(
             "SELECT {SET_COLUMNS} FROM criteria_sets WHERE id = $1 AND version = $2"
@@ -421,15 +428,11 @@ impl Repo {
         .bind(i64::from(version))
         .fetch_optional(&mut *tx)
         .await?;
-        let mut stored =
-            row.as_ref().map(set_from_row).transpose()?.ok_or_else(|| {
-                ApiError::NotFound(format!("no criteria set {id} version {version}"))
-            })?;
+        let Some(mut stored) = row.as_ref().map(set_from_row).transpose()? else {
+            return Ok(Publish::Missing);
+        };
         if !etag.is_empty() && etag != stored.etag() {
-            return Err(ApiError::Aborted(format!(
-                "{id} version {version} changed since it was read (etag {etag}, now {})",
-                stored.etag()
-            )));
+            return Ok(Publish::Stale(stored));
         }
         if stored.state == SetState::Draft {
             sqlx::query(
@@ -443,7 +446,7 @@ impl Repo {
             stored.state = SetState::Published;
         }
         tx.commit().await?;
-        Ok(stored)
+        Ok(Publish::Published(stored))
     }
 
     // ---- assessments
@@ -458,7 +461,7 @@ impl Repo {
         tx: &mut Tx,
         unit_id: i64,
         year: i32,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), StorageError> {
         self.db
             .lock_exclusive(tx, assessment_lock(unit_id, year))
             .await?;
@@ -470,7 +473,7 @@ impl Repo {
         tx: Option<&mut Tx>,
         unit_id: i64,
         year: i32,
-    ) -> Result<Option<AssessmentRow>, ApiError> {
+    ) -> Result<Option<AssessmentRow>, StorageError> {
         let sql = format!(
             "SELECT {ASSESSMENT_COLUMNS} FROM assessments WHERE unit_id = $1 AND year = $2"
         );
@@ -486,7 +489,7 @@ impl Repo {
         &self,
         tx: Option<&mut Tx>,
         assessment_id: i64,
-    ) -> Result<Vec<StoredValue>, ApiError> {
+    ) -> Result<Vec<StoredValue>, StorageError> {
         let sql = "SELECT indicator_code, value, evidence_document, evidence_link, evidence_note \
                    FROM indicator_values WHERE assessment_id = $1 ORDER BY indicator_code";
         let query = sqlx::query(sql).bind(assessment_id);
@@ -519,14 +522,13 @@ impl Repo {
         year: i32,
         set_id: &str,
         set_version: u32,
-    ) -> Result<i64, ApiError> {
+    ) -> Result<i64, StorageError> {
         let ancestors: Vec<(i64, &str, &str, i32)> = unit
             .ancestors
             .iter()
             .map(|a| (a.unit_id, a.code.as_str(), a.name.as_str(), a.level))
             .collect();
-        let ancestors =
-            serde_json::to_string(&ancestors).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let ancestors = serde_json::to_string(&ancestors).map_err(|e| corrupt("ancestors", e))?;
         let at = now();
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO assessments (unit_id, unit_code, unit_name, level, year, ancestors, scope_path, \
@@ -554,9 +556,8 @@ impl Repo {
         assessment_id: i64,
         value: &StoredValue,
         by: &str,
-    ) -> Result<(), ApiError> {
-        let json =
-            serde_json::to_string(&value.value).map_err(|e| ApiError::Internal(e.to_string()))?;
+    ) -> Result<(), StorageError> {
+        let json = serde_json::to_string(&value.value).map_err(|e| corrupt("value", e))?;
         sqlx::query(
             "INSERT INTO indicator_values (assessment_id, indicator_code, value, evidence_document, evidence_link, \
              evidence_note, updated_by, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
@@ -584,7 +585,7 @@ impl Repo {
         status: Status,
         reason: &str,
         score: &pb::Scorecard,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), StorageError> {
         sqlx::query(
             "UPDATE assessments SET status = $2, reason = $3, total_points = $4, max_points = $5, complete = $6, \
              revision = revision + 1, updated_at = $7 WHERE id = $1",
@@ -605,7 +606,7 @@ impl Repo {
         tx: &mut Tx,
         assessment_id: i64,
         entry: &HistoryRow,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), StorageError> {
         sqlx::query(
             "INSERT INTO history (assessment_id, at, actor, action, indicator_code, old_value, new_value, \
              from_status, to_status, reason, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -633,7 +634,7 @@ impl Repo {
         &self,
         tx: &mut Tx,
         event: &pb::AssessmentEvent,
-    ) -> Result<i64, ApiError> {
+    ) -> Result<i64, StorageError> {
         self.db.lock_exclusive(tx, EVENTS_LOCK).await?;
         let seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM events")
             .fetch_one(&mut **tx)
@@ -654,7 +655,7 @@ impl Repo {
         &self,
         after: i64,
         limit: i64,
-    ) -> Result<Vec<pb::AssessmentEvent>, ApiError> {
+    ) -> Result<Vec<pb::AssessmentEvent>, StorageError> {
         let rows =
             sqlx::query("SELECT seq, payload FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")
                 .bind(after)
@@ -672,7 +673,7 @@ impl Repo {
             .collect()
     }
 
-    pub async fn last_event(&self) -> Result<i64, ApiError> {
+    pub async fn last_event(&self) -> Result<i64, StorageError> {
         let seq: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM events")
             .fetch_one(self.db.pool())
             .await?;
@@ -684,7 +685,7 @@ impl Repo {
         assessment_id: i64,
         after: i64,
         limit: i64,
-    ) -> Result<Vec<HistoryRecord>, ApiError> {
+    ) -> Result<Vec<HistoryRecord>, StorageError> {
         let rows = sqlx::query(
             "SELECT seq, at, actor, action, indicator_code, old_value, new_value, from_status, to_status, reason, \
              request_id FROM history WHERE assessment_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
@@ -729,7 +730,7 @@ impl Repo {
         after_id: i64,
         limit: i64,
         within: &str,
-    ) -> Result<Vec<AssessmentRow>, ApiError> {
+    ) -> Result<Vec<AssessmentRow>, StorageError> {
         let rows = sqlx::query(&format!(
             "SELECT {ASSESSMENT_COLUMNS} FROM assessments WHERE ($1 = '' OR scope_path LIKE $2) \
              AND ($3 = 0 OR year = $3) AND ($4 = '' OR status = $4) AND id > $5 \

@@ -321,7 +321,11 @@ impl UnitsService for Units {
         let req = request.into_inner();
         let as_of = parse_as_of(req.as_of.as_ref())?;
         let unit = self.resolve(req.unit.as_ref(), as_of).await?;
-        let versions = self.repo.versions(unit.id).await?;
+        let versions = self
+            .repo
+            .versions(unit.id)
+            .await
+            .map_err(UnitsError::from)?;
         Ok(Response::new(pb::GetUnitResponse {
             unit: Some(unit_to_pb(&unit)),
             versions: versions.iter().map(version_to_pb).collect(),
@@ -368,7 +372,8 @@ impl UnitsService for Units {
             let unit = self
                 .repo
                 .by_code(parent_code, as_of)
-                .await?
+                .await
+                .map_err(UnitsError::from)?
                 .ok_or_else(|| {
                     UnitsError::NotFound(format!("no unit has code {parent_code} on {as_of}"))
                 })?;
@@ -377,7 +382,8 @@ impl UnitsService for Units {
         let (units, total) = self
             .repo
             .list(parent, level, as_of, &after, page_size as i64 + 1)
-            .await?;
+            .await
+            .map_err(UnitsError::from)?;
         let more = units.len() > page_size;
         let units: Vec<_> = units.into_iter().take(page_size).collect();
         let next_page_token = tokens.next(more, units.last().map(|u| u.code.clone()));
@@ -402,7 +408,8 @@ impl UnitsService for Units {
             Some(_) => self
                 .repo
                 .versions(unit.id)
-                .await?
+                .await
+                .map_err(UnitsError::from)?
                 .last()
                 .map_or(unit.valid_from, |v| v.valid_from),
             None => today(),
@@ -410,9 +417,14 @@ impl UnitsService for Units {
         let mut ancestors = Vec::new();
         let mut next = unit.parent_id;
         while let Some(id) = next {
-            let parent = self.repo.by_id(id, date).await?.ok_or_else(|| {
-                UnitsError::Internal(format!("parent {id} of a unit is missing on {date}"))
-            })?;
+            let parent = self
+                .repo
+                .by_id(id, date)
+                .await
+                .map_err(UnitsError::from)?
+                .ok_or_else(|| {
+                    UnitsError::Internal(format!("parent {id} of a unit is missing on {date}"))
+                })?;
             next = parent.parent_id;
             ancestors.push(unit_to_pb(&parent));
             if ancestors.len() > 8 {
@@ -438,12 +450,21 @@ impl UnitsService for Units {
             Part::Partial => pb::ChangeKind::Split,
         };
         let mut predecessors = Vec::new();
-        for link in self.repo.links(unit.id, true).await? {
+        for link in self
+            .repo
+            .links(unit.id, true)
+            .await
+            .map_err(UnitsError::from)?
+        {
             let day_before = link
                 .effective_date
                 .previous_day()
                 .unwrap_or(link.effective_date);
-            let other = self.repo.by_id(link.old_unit_id, day_before).await?;
+            let other = self
+                .repo
+                .by_id(link.old_unit_id, day_before)
+                .await
+                .map_err(UnitsError::from)?;
             predecessors.push(pb::LineageLink {
                 unit: other.as_ref().map(unit_to_pb),
                 change: link_kind(link.part) as i32,
@@ -453,11 +474,17 @@ impl UnitsService for Units {
             });
         }
         let mut successors = Vec::new();
-        for link in self.repo.links(unit.id, false).await? {
+        for link in self
+            .repo
+            .links(unit.id, false)
+            .await
+            .map_err(UnitsError::from)?
+        {
             let other = self
                 .repo
                 .by_id(link.new_unit_id, link.effective_date)
-                .await?;
+                .await
+                .map_err(UnitsError::from)?;
             successors.push(pb::LineageLink {
                 unit: other.as_ref().map(unit_to_pb),
                 change: link_kind(link.part) as i32,
@@ -466,7 +493,11 @@ impl UnitsService for Units {
                 source: link.source,
             });
         }
-        let changes = self.repo.changes_of(unit.id).await?;
+        let changes = self
+            .repo
+            .changes_of(unit.id)
+            .await
+            .map_err(UnitsError::from)?;
         Ok(Response::new(pb::ListLineageResponse {
             unit: Some(unit_to_pb(&unit)),
             predecessors,

@@ -6,7 +6,7 @@ use chiso_proto::units::v1::UnitLevel;
 use chiso_server::{ApiError, PageToken, Violations, page_size};
 use tonic::{Request, Response, Status};
 
-use crate::assessments::Assessments;
+use crate::assessments::{Assessments, draft_set, publish_set};
 use crate::convert::{level_from_pb, set_to_pb};
 use crate::criteria;
 use crate::repo::{SetState, StoredSet};
@@ -44,10 +44,7 @@ impl CriteriaService for Assessments {
                 criteria_set: Some(set_to_pb(&stored, true)),
             }));
         }
-        let stored = self
-            .repo
-            .put_draft(&set, &req.definition_toml, &who.subject)
-            .await?;
+        let stored = draft_set(&self.repo, &set, &req.definition_toml, &who.subject).await?;
         tracing::info!(id = %set.id, version = set.version, by = %who.subject, "criteria set drafted");
         Ok(Response::new(pb::CreateCriteriaSetResponse {
             criteria_set: Some(set_to_pb(&stored, true)),
@@ -72,10 +69,7 @@ impl CriteriaService for Assessments {
             );
         }
         v.check()?;
-        let stored = self
-            .repo
-            .publish(req.id.trim(), req.version as u32, &req.etag)
-            .await?;
+        let stored = publish_set(&self.repo, req.id.trim(), req.version as u32, &req.etag).await?;
         tracing::info!(id = %req.id, version = req.version, by = %who.subject, "criteria set published");
         Ok(Response::new(pb::PublishCriteriaSetResponse {
             criteria_set: Some(set_to_pb(&stored, true)),
@@ -96,19 +90,15 @@ impl CriteriaService for Assessments {
             v.add("version", format!("{} is negative", req.version));
         }
         v.check()?;
-        let found = if req.version == 0 {
-            self.repo.latest_published(None, req.id.trim()).await?
-        } else {
-            self.repo
-                .get_set(None, req.id.trim(), req.version as u32)
-                .await?
-        };
-        let stored = found.ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "no criteria set {} version {}",
-                req.id, req.version
-            ))
-        })?;
+        let stored = self
+            .find_set(req.id.trim(), req.version as u32)
+            .await?
+            .ok_or_else(|| {
+                ApiError::NotFound(format!(
+                    "no criteria set {} version {}",
+                    req.id, req.version
+                ))
+            })?;
         Ok(Response::new(pb::GetCriteriaSetResponse {
             criteria_set: Some(set_to_pb(&stored, true)),
         }))
@@ -144,34 +134,10 @@ impl CriteriaService for Assessments {
             let (id, version) = p.rsplit_once('@')?;
             Some((id.to_owned(), version.parse::<u32>().ok()?))
         });
-        let mut sets = Vec::new();
-        let mut cursor = after;
-        // Year filtering happens here, so read on until the page is full.
-        loop {
-            let page = self
-                .repo
-                .list_sets(
-                    None,
-                    level,
-                    req.include_drafts,
-                    cursor.as_ref().map(|(i, v)| (i.as_str(), *v)),
-                    size as i64 + 1,
-                )
-                .await?;
-            let done = page.len() <= size;
-            for s in page {
-                cursor = Some((s.set.id.clone(), s.set.version));
-                if req.year == 0 || s.set.years.contains(&req.year) {
-                    sets.push(s);
-                }
-                if sets.len() > size {
-                    break;
-                }
-            }
-            if done || sets.len() > size {
-                break;
-            }
-        }
+        let year = (req.year != 0).then_some(req.year);
+        let mut sets = self
+            .list_sets(level, year, req.include_drafts, after, size + 1)
+            .await?;
         let more = sets.len() > size;
         sets.truncate(size);
         let next_page_token = tokens.next(

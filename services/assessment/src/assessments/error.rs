@@ -68,6 +68,12 @@ impl From<ApiError> for AssessmentError {
     }
 }
 
+impl From<chiso_storage::StorageError> for AssessmentError {
+    fn from(err: chiso_storage::StorageError) -> Self {
+        ApiError::from(err).into()
+    }
+}
+
 impl From<AssessmentError> for ApiError {
     fn from(err: AssessmentError) -> Self {
         match err {

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 pub use error::AssessmentError;
 pub use ingest::{IngestOptions, IngestRow};
 pub use review::ReviewCall;
-pub use sets::SetChoice;
+pub use sets::{SetChoice, draft_set, publish_set};
 pub use write::{Upsert, ValueWrite, WriteValues, Written};
 
 use crate::convert::{assessment_to_pb, scorecard_to_pb};

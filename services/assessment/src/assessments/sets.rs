@@ -1,5 +1,5 @@
-//! Which criteria set scores an assessment, and the published sets kept in
-//! memory.
+//! Criteria sets: drafting and publishing them, which one scores an
+//! assessment, and the published ones kept in memory.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -9,8 +9,8 @@ use chiso_server::Violations;
 
 use super::{AssessmentError, Assessments};
 use crate::convert::{level_from_pb, level_name, level_to_pb};
-use crate::criteria::CriteriaSet;
-use crate::repo::{SetState, StoredSet, Tx};
+use crate::criteria::{CriteriaSet, Level};
+use crate::repo::{Publish, Repo, SetState, StoredSet, Tx};
 
 type ById = HashMap<(String, u32), Arc<CriteriaSet>>;
 
@@ -27,7 +27,97 @@ pub struct SetChoice {
     pub version: u32,
 }
 
+/// Stores a draft of `set`; a published version never changes.
+pub async fn draft_set(
+    repo: &Repo,
+    set: &CriteriaSet,
+    toml: &str,
+    by: &str,
+) -> Result<StoredSet, AssessmentError> {
+    repo.put_draft(set, toml, by).await?.ok_or_else(|| {
+        AssessmentError::WrongState(format!(
+            "{} version {} is published and cannot change; create version {}",
+            set.id,
+            set.version,
+            set.version + 1
+        ))
+    })
+}
+
+/// Publishes a draft, if it is still as read at `etag` (when given).
+pub async fn publish_set(
+    repo: &Repo,
+    id: &str,
+    version: u32,
+    etag: &str,
+) -> Result<StoredSet, AssessmentError> {
+    match repo.publish(id, version, etag).await? {
+        Publish::Published(stored) => Ok(stored),
+        Publish::Missing => Err(AssessmentError::NotFound(format!(
+            "no criteria set {id} version {version}"
+        ))),
+        Publish::Stale(stored) => Err(AssessmentError::Stale(format!(
+            "{id} version {version} changed since it was read (etag {etag}, now {})",
+            stored.etag()
+        ))),
+    }
+}
+
 impl Assessments {
+    /// A stored set by id and version; version 0 is the latest published.
+    pub async fn find_set(
+        &self,
+        id: &str,
+        version: u32,
+    ) -> Result<Option<StoredSet>, AssessmentError> {
+        Ok(if version == 0 {
+            self.repo.latest_published(None, id).await?
+        } else {
+            self.repo.get_set(None, id, version).await?
+        })
+    }
+
+    /// Up to `limit` sets in (id, version) order after `after`, of a level
+    /// and for a year when given.
+    pub async fn list_sets(
+        &self,
+        level: Option<Level>,
+        year: Option<i32>,
+        include_drafts: bool,
+        after: Option<(String, u32)>,
+        limit: usize,
+    ) -> Result<Vec<StoredSet>, AssessmentError> {
+        let mut sets = Vec::new();
+        let mut cursor = after;
+        // Year filtering happens here, so read on until the page is full.
+        loop {
+            let page = self
+                .repo
+                .list_sets(
+                    None,
+                    level,
+                    include_drafts,
+                    cursor.as_ref().map(|(i, v)| (i.as_str(), *v)),
+                    limit as i64,
+                )
+                .await?;
+            let done = page.len() < limit;
+            for s in page {
+                cursor = Some((s.set.id.clone(), s.set.version));
+                if year.is_none_or(|y| s.set.years.contains(&y)) {
+                    sets.push(s);
+                }
+                if sets.len() >= limit {
+                    break;
+                }
+            }
+            if done || sets.len() >= limit {
+                break;
+            }
+        }
+        Ok(sets)
+    }
+
     /// A criteria set; published ones come from memory after the first read.
     /// A write transaction passes itself as `tx`.
     pub async fn set(
