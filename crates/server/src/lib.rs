@@ -19,4 +19,4 @@ pub use names::enum_name;
 pub use page_token::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageToken, page_size};
 pub use serve::{ServeOptions, Server, shutdown_on_signal};
 pub use violations::{Violations, field_violations};
-pub use watch::{Committed, WATCH_BATCH, WATCH_POLL, WatchStream, follow};
+pub use watch::{Committed, OrderedLog, WATCH_BATCH, WATCH_POLL, WatchStream, follow};

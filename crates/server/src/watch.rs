@@ -48,27 +48,39 @@ impl Committed {
     }
 }
 
-/// Streams the entries after `after`, in order, until `shutdown`.
-/// `read(cursor, limit)` returns entries after `cursor` with their
-/// sequences; `answer` turns one into the stream's message.
-pub fn follow<E, T, R, Fut>(
-    after: i64,
+/// An ordered log a stream follows: entries after a sequence number, in
+/// order, each with its own.
+pub trait OrderedLog: Send + Sync + 'static {
+    type Entry: Send + 'static;
+
+    fn after(
+        &self,
+        sequence: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<(i64, Self::Entry)>, ApiError>> + Send;
+}
+
+/// Streams the entries of `log` after `after_sequence` (which a caller
+/// sent, so it is checked here), in order, until `shutdown`; `answer` turns
+/// an entry into the stream's message.
+pub fn follow<L: OrderedLog, T: Send + 'static>(
+    after_sequence: i64,
+    log: L,
     committed: &Committed,
     shutdown: CancellationToken,
-    mut read: R,
-    answer: fn(E) -> T,
-) -> WatchStream<T>
-where
-    E: Send + 'static,
-    T: Send + 'static,
-    R: FnMut(i64, i64) -> Fut + Send + 'static,
-    Fut: Future<Output = Result<Vec<(i64, E)>, ApiError>> + Send,
-{
+    answer: fn(L::Entry) -> T,
+) -> Result<WatchStream<T>, ApiError> {
+    if after_sequence < 0 {
+        return Err(ApiError::invalid(
+            "after_sequence",
+            format!("{after_sequence} is negative"),
+        ));
+    }
     let mut committed = committed.subscribe();
-    Box::pin(async_stream::try_stream! {
-        let mut cursor = after;
+    Ok(Box::pin(async_stream::try_stream! {
+        let mut cursor = after_sequence;
         loop {
-            let batch = read(cursor, WATCH_BATCH).await.map_err(Status::from)?;
+            let batch = log.after(cursor, WATCH_BATCH).await.map_err(Status::from)?;
             if batch.is_empty() {
                 tokio::select! {
                     _ = committed.changed() => {}
@@ -82,5 +94,5 @@ where
                 yield answer(entry);
             }
         }
-    })
+    }))
 }

@@ -3,6 +3,7 @@
 //! read and written through the server kit's `AnswerTable`.
 
 use chiso_proto::assessment::v1 as pb;
+use chiso_server::{ApiError, OrderedLog};
 use chiso_storage::sqlx::{self, Any, Row, Transaction, any::AnyRow};
 use chiso_storage::{Db, Migrations, StorageError};
 use prost::Message;
@@ -747,6 +748,20 @@ impl Repo {
         .fetch_all(self.db.pool())
         .await?;
         rows.iter().map(assessment_from_row).collect()
+    }
+}
+
+/// `WatchAssessmentEvents` follows the outbox.
+impl OrderedLog for Repo {
+    type Entry = pb::AssessmentEvent;
+
+    async fn after(
+        &self,
+        sequence: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, pb::AssessmentEvent)>, ApiError> {
+        let events = self.events_after(sequence, limit).await?;
+        Ok(events.into_iter().map(|e| (e.sequence, e)).collect())
     }
 }
 

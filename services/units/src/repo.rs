@@ -1,7 +1,7 @@
 //! The units database: reads as of a date, and imports written in one
 //! transaction each.
 
-use chiso_server::StoredAnswer;
+use chiso_server::{ApiError, OrderedLog, StoredAnswer};
 use chiso_storage::sqlx::{self, Any, Row, Transaction, any::AnyRow};
 use chiso_storage::{Db, Migrations, StorageError};
 use time::Date;
@@ -672,4 +672,14 @@ async fn insert_batched<T>(
         query.execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+/// `WatchUnitChanges` follows the change log.
+impl OrderedLog for Repo {
+    type Entry = ChangeRow;
+
+    async fn after(&self, sequence: i64, limit: i64) -> Result<Vec<(i64, ChangeRow)>, ApiError> {
+        let changes = self.changes_after(sequence, limit).await?;
+        Ok(changes.into_iter().map(|c| (c.seq, c)).collect())
+    }
 }

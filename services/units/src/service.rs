@@ -539,29 +539,15 @@ impl UnitsService for Units {
     ) -> Result<Response<Self::WatchUnitChangesStream>, Status> {
         caller(&request)?;
         let req = request.into_inner();
-        if req.after_sequence < 0 {
-            return Err(UnitsError::invalid(
-                "after_sequence",
-                format!("{} is negative", req.after_sequence),
-            )
-            .into());
-        }
-        let repo = self.repo.clone();
         let stream = follow(
             req.after_sequence,
+            self.repo.clone(),
             &self.committed,
             self.shutdown.clone(),
-            move |after, limit| {
-                let repo = repo.clone();
-                async move {
-                    let batch = repo.changes_after(after, limit).await?;
-                    Ok(batch.into_iter().map(|c| (c.seq, c)).collect())
-                }
-            },
             |change| pb::WatchUnitChangesResponse {
                 change: Some(change_to_pb(&change)),
             },
-        );
+        )?;
         Ok(Response::new(stream))
     }
 }

@@ -390,27 +390,13 @@ impl AssessmentService for Assessments {
             .into());
         }
         let req = request.into_inner();
-        if req.after_sequence < 0 {
-            return Err(ApiError::invalid(
-                "after_sequence",
-                format!("{} is negative", req.after_sequence),
-            )
-            .into());
-        }
-        let repo = self.repo.clone();
         let stream = follow(
             req.after_sequence,
+            self.repo.clone(),
             &self.committed,
             self.shutdown.clone(),
-            move |after, limit| {
-                let repo = repo.clone();
-                async move {
-                    let batch = repo.events_after(after, limit).await?;
-                    Ok(batch.into_iter().map(|e| (e.sequence, e)).collect())
-                }
-            },
             |event| pb::WatchAssessmentEventsResponse { event: Some(event) },
-        );
+        )?;
         Ok(Response::new(stream))
     }
 }
