@@ -41,23 +41,20 @@ impl From<Violations> for ApiError {
     }
 }
 
+/// Kept for callers that still run statements themselves: a database error
+/// is a storage error.
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
-        match err {
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_) => ApiError::Unavailable(format!("database: {err}")),
-            other => ApiError::Internal(other.to_string()),
-        }
+        StorageError::from(err).into()
     }
 }
 
 impl From<StorageError> for ApiError {
     fn from(err: StorageError) -> Self {
-        match err {
-            StorageError::Sqlx(e) => e.into(),
-            other => ApiError::Internal(other.to_string()),
+        if err.is_unavailable() {
+            ApiError::Unavailable(format!("database: {err}"))
+        } else {
+            ApiError::Internal(err.to_string())
         }
     }
 }

@@ -36,6 +36,8 @@ impl Backend {
     }
 }
 
+/// What storage fails with; each service maps it to its own errors (through
+/// `chiso_server::ApiError`), so no database error reaches a caller.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     #[error("unsupported database url {0:?}: expected sqlite:// or postgres://")]
@@ -44,6 +46,40 @@ pub enum StorageError {
     Sqlx(#[from] sqlx::Error),
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored record does not read back, or a value does not encode.
+    #[error("stored {what} is invalid: {detail}")]
+    Record { what: &'static str, detail: String },
+}
+
+impl StorageError {
+    /// A stored `what` that does not read (or encode) as it should.
+    pub fn record(what: &'static str, detail: impl std::fmt::Display) -> StorageError {
+        StorageError::Record {
+            what,
+            detail: detail.to_string(),
+        }
+    }
+
+    /// Whether the database could not be reached (the pool, the network,
+    /// TLS), as opposed to a statement that failed: the caller may retry,
+    /// and nothing was written.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StorageError::Sqlx(
+                sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Io(_)
+                    | sqlx::Error::Tls(_)
+            )
+        )
+    }
+
+    /// Whether a statement broke a unique constraint (e.g. a concurrent
+    /// insert of the same request id).
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, StorageError::Sqlx(e) if is_unique_violation(e))
+    }
 }
 
 /// The migrations of one service, one set per backend.

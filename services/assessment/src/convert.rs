@@ -1,12 +1,24 @@
-//! Between the wire (`chiso.assessment.v1`) and the criteria model.
+//! Between the wire (`chiso.assessment.v1`) and the service's own types:
+//! the only place that builds its messages.
 
 use chiso_proto::assessment::v1 as pb;
 use chiso_proto::units::v1::UnitLevel;
 
-use crate::repo::{SetState, StoredSet, StoredValue};
+use crate::repo::{AssessmentRow, HistoryRecord, SetState, StoredSet, StoredValue, timestamp};
+use crate::workflow::Review;
 use chiso_criteria::{
     self as criteria, CriteriaSet, Direction, Kind, Level, Scorecard, Scoring, Value,
 };
+
+/// A level in messages ("commune units"): the generated name without its
+/// prefix, in lower case.
+pub fn level_name(level: UnitLevel) -> String {
+    match level {
+        // What the messages have always said of a unit sent without one.
+        UnitLevel::Unspecified => "unknown".to_owned(),
+        level => chiso_server::enum_name(level.as_str_name(), "UNIT_LEVEL_"),
+    }
+}
 
 pub fn level_to_pb(level: Level) -> UnitLevel {
     match level {
@@ -212,5 +224,96 @@ pub fn scorecard_to_pb(set: &CriteriaSet, card: &Scorecard) -> pb::Scorecard {
         max_points: card.max_total,
         complete: card.complete,
         failing: card.failing.clone(),
+    }
+}
+
+/// The wire form of an assessment. `scorecard` is the full card for one
+/// assessment, or [`summary_scorecard`] in a list.
+pub fn assessment_to_pb(
+    row: &AssessmentRow,
+    values: &[StoredValue],
+    scorecard: pb::Scorecard,
+) -> pb::Assessment {
+    pb::Assessment {
+        id: row.id,
+        unit_id: row.unit_id,
+        unit_code: row.unit_code.clone(),
+        unit_name: row.unit_name.clone(),
+        level: row.level as i32,
+        year: row.year,
+        criteria_set_id: row.criteria_set_id.clone(),
+        criteria_set_version: row.criteria_set_version as i32,
+        status: row.status.to_pb() as i32,
+        values: values.iter().map(value_to_pb).collect(),
+        scorecard: Some(scorecard),
+        etag: row.etag(),
+        reason: row.reason.clone(),
+        updated_at: timestamp(&row.updated_at),
+    }
+}
+
+/// The totals an assessment row keeps, as a scorecard without details.
+pub fn summary_scorecard(row: &AssessmentRow) -> pb::Scorecard {
+    pb::Scorecard {
+        total_points: row.total_points,
+        max_points: row.max_points,
+        complete: row.complete,
+        ..Default::default()
+    }
+}
+
+/// The event a review step appends.
+pub fn event_kind(review: Review) -> pb::EventKind {
+    match review {
+        Review::Submit => pb::EventKind::Submitted,
+        Review::Verify => pb::EventKind::Verified,
+        Review::Approve => pb::EventKind::Approved,
+        Review::Return => pb::EventKind::Returned,
+        Review::Reopen => pb::EventKind::Reopened,
+    }
+}
+
+/// The outbox event of a change to an assessment.
+pub fn event_to_pb(
+    row: &AssessmentRow,
+    kind: pb::EventKind,
+    card: &pb::Scorecard,
+    actor: &str,
+) -> pb::AssessmentEvent {
+    pb::AssessmentEvent {
+        sequence: 0,
+        kind: kind as i32,
+        assessment_id: row.id,
+        unit_id: row.unit_id,
+        unit_code: row.unit_code.clone(),
+        unit_name: row.unit_name.clone(),
+        level: row.level as i32,
+        ancestors: row.ancestors.clone(),
+        year: row.year,
+        status: row.status.to_pb() as i32,
+        criteria_set_id: row.criteria_set_id.clone(),
+        criteria_set_version: row.criteria_set_version as i32,
+        scorecard: Some(card.clone()),
+        occurred_at: timestamp(&row.updated_at),
+        actor: actor.to_owned(),
+    }
+}
+
+pub fn history_to_pb(h: HistoryRecord) -> pb::HistoryEntry {
+    let status = |s: Option<crate::workflow::Status>| s.map_or(0, |s| s.to_pb() as i32);
+    pb::HistoryEntry {
+        sequence: h.sequence,
+        at: timestamp(&h.at),
+        actor: h.actor,
+        action: h.action,
+        indicator_code: h.indicator_code,
+        old_value: h.old_json,
+        new_value: h.new_json,
+        from_status: status(h.from_status),
+        to_status: status(h.to_status),
+        reason: h.reason,
+        request_id: h.request_id,
+        old_indicator_value: h.old_value.as_ref().map(value_to_pb),
+        new_indicator_value: h.new_value.as_ref().map(value_to_pb),
     }
 }

@@ -3,14 +3,15 @@
 //! `chiso_criteria`.
 
 mod api;
-mod assessments;
+pub mod assessments;
 mod convert;
 pub mod repo;
 pub mod units_client;
 pub mod workflow;
 
-pub use assessments::Assessments;
+pub use assessments::{AssessmentError, Assessments};
 pub use repo::MIGRATIONS;
+pub use workflow::Review;
 
 /// Stores and publishes the shipped criteria sets that are not there yet;
 /// returns how many were published.
@@ -21,9 +22,9 @@ pub async fn publish_defaults(repo: &repo::Repo) -> Result<usize, chiso_server::
             Some(stored) if stored.state == repo::SetState::Published => continue,
             _ => {}
         }
-        repo.put_draft(&set, &chiso_criteria::to_toml(&set), "chiso defaults")
+        assessments::draft_set(repo, &set, &chiso_criteria::to_toml(&set), "chiso defaults")
             .await?;
-        repo.publish(&set.id, set.version, "").await?;
+        assessments::publish_set(repo, &set.id, set.version, "").await?;
         published += 1;
     }
     Ok(published)

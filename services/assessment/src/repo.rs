@@ -1,10 +1,11 @@
 //! The assessment database: criteria sets, assessments, values, the audit
-//! log, the event outbox and stored answers for retries.
+//! log and the event outbox. Stored answers for retries are in `requests`,
+//! read and written through the server kit's `AnswerTable`.
 
 use chiso_proto::assessment::v1 as pb;
-use chiso_server::ApiError;
+use chiso_server::{ApiError, OrderedLog};
 use chiso_storage::sqlx::{self, Any, Row, Transaction, any::AnyRow};
-use chiso_storage::{Db, Migrations};
+use chiso_storage::{Db, Migrations, StorageError};
 use prost::Message;
 
 use crate::workflow::Status;
@@ -33,8 +34,8 @@ fn now() -> String {
         .expect("the current time formats")
 }
 
-fn corrupt(what: &str, detail: impl std::fmt::Display) -> ApiError {
-    ApiError::Internal(format!("stored {what} is invalid: {detail}"))
+fn corrupt(what: &'static str, detail: impl std::fmt::Display) -> StorageError {
+    StorageError::record(what, detail)
 }
 
 pub fn level_to_i64(level: Level) -> i64 {
@@ -58,6 +59,15 @@ impl SetState {
             SetState::Published => "published",
         }
     }
+}
+
+/// What a publish found.
+#[derive(Debug)]
+pub enum Publish {
+    Published(StoredSet),
+    Missing,
+    /// The set changed since the etag was read; nothing was written.
+    Stale(StoredSet),
 }
 
 /// A stored criteria set.
@@ -116,12 +126,81 @@ pub struct HistoryRow {
     pub actor: String,
     pub action: String,
     pub indicator_code: String,
-    pub old_value: String,
-    pub new_value: String,
+    /// For a value change: the value before (none for a first value) and
+    /// after.
+    pub old_value: Option<StoredValue>,
+    pub new_value: Option<StoredValue>,
     pub from_status: String,
     pub to_status: String,
     pub reason: String,
     pub request_id: String,
+}
+
+/// A stored audit-log entry.
+#[derive(Debug, Clone)]
+pub struct HistoryRecord {
+    pub sequence: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub indicator_code: String,
+    /// The values as stored: JSON of the value and its evidence, or empty.
+    pub old_json: String,
+    pub new_json: String,
+    pub old_value: Option<StoredValue>,
+    pub new_value: Option<StoredValue>,
+    pub from_status: Option<Status>,
+    pub to_status: Option<Status>,
+    pub reason: String,
+    pub request_id: String,
+}
+
+/// How the audit log stores a value: the value and its evidence, as JSON
+/// with its keys sorted at every depth (as the log has always held them:
+/// written through `serde_json::Value`).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct HistoryValue {
+    evidence: HistoryEvidence,
+    value: Value,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct HistoryEvidence {
+    document_number: String,
+    link: String,
+    note: String,
+}
+
+fn history_json(v: Option<&StoredValue>) -> String {
+    v.map(|v| {
+        serde_json::to_value(HistoryValue {
+            evidence: HistoryEvidence {
+                document_number: v.evidence.document_number.clone(),
+                link: v.evidence.link.clone(),
+                note: v.evidence.note.clone(),
+            },
+            value: v.value.clone(),
+        })
+        .map(|json| json.to_string())
+        .unwrap_or_default()
+    })
+    .unwrap_or_default()
+}
+
+/// The value an audit-log text holds, for the code it names; `None` for an
+/// empty text (and for one written before values were typed that no longer
+/// reads).
+fn history_value(code: &str, json: &str) -> Option<StoredValue> {
+    let h: HistoryValue = serde_json::from_str(json).ok()?;
+    Some(StoredValue {
+        code: code.to_owned(),
+        value: h.value,
+        evidence: pb::Evidence {
+            document_number: h.evidence.document_number,
+            link: h.evidence.link,
+            note: h.evidence.note,
+        },
+    })
 }
 
 #[derive(Clone, Debug)]
@@ -132,7 +211,7 @@ pub struct Repo {
 const ASSESSMENT_COLUMNS: &str = "id, unit_id, unit_code, unit_name, level, year, ancestors, criteria_set_id, \
      criteria_set_version, status, revision, reason, total_points, max_points, complete, updated_at";
 
-fn assessment_from_row(row: &AnyRow) -> Result<AssessmentRow, ApiError> {
+fn assessment_from_row(row: &AnyRow) -> Result<AssessmentRow, StorageError> {
     let ancestors: String = row.try_get(6)?;
     let ancestors: Vec<(i64, String, String, i32)> =
         serde_json::from_str(&ancestors).map_err(|e| corrupt("ancestors", e))?;
@@ -167,7 +246,7 @@ fn assessment_from_row(row: &AnyRow) -> Result<AssessmentRow, ApiError> {
     })
 }
 
-fn set_from_row(row: &AnyRow) -> Result<StoredSet, ApiError> {
+fn set_from_row(row: &AnyRow) -> Result<StoredSet, StorageError> {
     let json: String = row.try_get(0)?;
     let state: String = row.try_get(2)?;
     Ok(StoredSet {
@@ -193,8 +272,8 @@ impl Repo {
         &self.db
     }
 
-    pub async fn begin(&self) -> Result<Tx, ApiError> {
-        Ok(self.db.begin_write().await?)
+    pub async fn begin(&self) -> Result<Tx, StorageError> {
+        self.db.begin_write().await
     }
 
     // ---- criteria sets
@@ -208,7 +287,7 @@ impl Repo {
         tx: Option<&mut Tx>,
         id: &str,
         version: u32,
-    ) -> Result<Option<StoredSet>, ApiError> {
+    ) -> Result<Option<StoredSet>, StorageError> {
         let sql = format!("SELECT {SET_COLUMNS} FROM criteria_sets WHERE id = $1 AND version = $2");
         let query = sqlx::query(&sql).bind(id).bind(i64::from(version));
         let row = match tx {
@@ -223,7 +302,7 @@ impl Repo {
         &self,
         tx: Option<&mut Tx>,
         id: &str,
-    ) -> Result<Option<StoredSet>, ApiError> {
+    ) -> Result<Option<StoredSet>, StorageError> {
         let sql = format!(
             "SELECT {SET_COLUMNS} FROM criteria_sets WHERE id = $1 AND state = 'published' \
              ORDER BY version DESC LIMIT 1"
@@ -244,7 +323,7 @@ impl Repo {
         include_drafts: bool,
         after: Option<(&str, u32)>,
         limit: i64,
-    ) -> Result<Vec<StoredSet>, ApiError> {
+    ) -> Result<Vec<StoredSet>, StorageError> {
         let (after_id, after_version) = after.map_or(("", 0), |(i, v)| (i, i64::from(v)));
         let sql = format!(
             "SELECT {SET_COLUMNS} FROM criteria_sets \
@@ -265,13 +344,14 @@ impl Repo {
     }
 
     /// Stores a draft, replacing an earlier draft of the same id and
-    /// version. A published set of that id and version is never replaced.
+    /// version. A published set of that id and version is never replaced:
+    /// then nothing is written and the answer is `None`.
     pub async fn put_draft(
         &self,
         set: &CriteriaSet,
         toml: &str,
         by: &str,
-    ) -> Result<StoredSet, ApiError> {
+    ) -> Result<Option<StoredSet>, StorageError> {
         let mut tx = self.begin().await?;
         let existing: Option<(String, i64)> = sqlx::query_as(
             "SELECT state, revision FROM criteria_sets WHERE id = $1 AND version = $2",
@@ -280,18 +360,10 @@ impl Repo {
         .bind(i64::from(set.version))
         .fetch_optional(&mut *tx)
         .await?;
-        let json = serde_json::to_string(set).map_err(|e| ApiError::Internal(e.to_string()))?;
-        let years =
-            serde_json::to_string(&set.years).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let json = serde_json::to_string(set).map_err(|e| corrupt("criteria set", e))?;
+        let years = serde_json::to_string(&set.years).map_err(|e| corrupt("years", e))?;
         let revision = match existing {
-            Some((state, _)) if state == SetState::Published.as_str() => {
-                return Err(ApiError::FailedPrecondition(format!(
-                    "{} version {} is published and cannot change; create version {}",
-                    set.id,
-                    set.version,
-                    set.version + 1
-                )));
-            }
+            Some((state, _)) if state == SetState::Published.as_str() => return Ok(None),
             Some((_, revision)) => {
                 sqlx::query(
                     "UPDATE criteria_sets SET level = $3, years = $4, title = $5, definition_json = $6, \
@@ -333,16 +405,22 @@ impl Repo {
             }
         };
         tx.commit().await?;
-        Ok(StoredSet {
+        Ok(Some(StoredSet {
             set: set.clone(),
             toml: toml.to_owned(),
             state: SetState::Draft,
             revision,
-        })
+        }))
     }
 
-    /// Publishes a draft (a no-op for a published set).
-    pub async fn publish(&self, id: &str, version: u32, etag: &str) -> Result<StoredSet, ApiError> {
+    /// Publishes a draft (a no-op for a published set), if its etag is
+    /// still `etag` (any, when empty).
+    pub async fn publish(
+        &self,
+        id: &str,
+        version: u32,
+        etag: &str,
+    ) -> Result<Publish, StorageError> {
         let mut tx = self.begin().await?;
         let row = sqlx::query(&format!(
             "SELECT {SET_COLUMNS} FROM criteria_sets WHERE id = $1 AND version = $2"
@@ -351,15 +429,11 @@ impl Repo {
         .bind(i64::from(version))
         .fetch_optional(&mut *tx)
         .await?;
-        let mut stored =
-            row.as_ref().map(set_from_row).transpose()?.ok_or_else(|| {
-                ApiError::NotFound(format!("no criteria set {id} version {version}"))
-            })?;
+        let Some(mut stored) = row.as_ref().map(set_from_row).transpose()? else {
+            return Ok(Publish::Missing);
+        };
         if !etag.is_empty() && etag != stored.etag() {
-            return Err(ApiError::Aborted(format!(
-                "{id} version {version} changed since it was read (etag {etag}, now {})",
-                stored.etag()
-            )));
+            return Ok(Publish::Stale(stored));
         }
         if stored.state == SetState::Draft {
             sqlx::query(
@@ -373,7 +447,7 @@ impl Repo {
             stored.state = SetState::Published;
         }
         tx.commit().await?;
-        Ok(stored)
+        Ok(Publish::Published(stored))
     }
 
     // ---- assessments
@@ -388,7 +462,7 @@ impl Repo {
         tx: &mut Tx,
         unit_id: i64,
         year: i32,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), StorageError> {
         self.db
             .lock_exclusive(tx, assessment_lock(unit_id, year))
             .await?;
@@ -400,7 +474,7 @@ impl Repo {
         tx: Option<&mut Tx>,
         unit_id: i64,
         year: i32,
-    ) -> Result<Option<AssessmentRow>, ApiError> {
+    ) -> Result<Option<AssessmentRow>, StorageError> {
         let sql = format!(
             "SELECT {ASSESSMENT_COLUMNS} FROM assessments WHERE unit_id = $1 AND year = $2"
         );
@@ -416,7 +490,7 @@ impl Repo {
         &self,
         tx: Option<&mut Tx>,
         assessment_id: i64,
-    ) -> Result<Vec<StoredValue>, ApiError> {
+    ) -> Result<Vec<StoredValue>, StorageError> {
         let sql = "SELECT indicator_code, value, evidence_document, evidence_link, evidence_note \
                    FROM indicator_values WHERE assessment_id = $1 ORDER BY indicator_code";
         let query = sqlx::query(sql).bind(assessment_id);
@@ -449,14 +523,13 @@ impl Repo {
         year: i32,
         set_id: &str,
         set_version: u32,
-    ) -> Result<i64, ApiError> {
+    ) -> Result<i64, StorageError> {
         let ancestors: Vec<(i64, &str, &str, i32)> = unit
             .ancestors
             .iter()
             .map(|a| (a.unit_id, a.code.as_str(), a.name.as_str(), a.level))
             .collect();
-        let ancestors =
-            serde_json::to_string(&ancestors).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let ancestors = serde_json::to_string(&ancestors).map_err(|e| corrupt("ancestors", e))?;
         let at = now();
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO assessments (unit_id, unit_code, unit_name, level, year, ancestors, scope_path, \
@@ -484,9 +557,8 @@ impl Repo {
         assessment_id: i64,
         value: &StoredValue,
         by: &str,
-    ) -> Result<(), ApiError> {
-        let json =
-            serde_json::to_string(&value.value).map_err(|e| ApiError::Internal(e.to_string()))?;
+    ) -> Result<(), StorageError> {
+        let json = serde_json::to_string(&value.value).map_err(|e| corrupt("value", e))?;
         sqlx::query(
             "INSERT INTO indicator_values (assessment_id, indicator_code, value, evidence_document, evidence_link, \
              evidence_note, updated_by, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
@@ -514,7 +586,7 @@ impl Repo {
         status: Status,
         reason: &str,
         score: &pb::Scorecard,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), StorageError> {
         sqlx::query(
             "UPDATE assessments SET status = $2, reason = $3, total_points = $4, max_points = $5, complete = $6, \
              revision = revision + 1, updated_at = $7 WHERE id = $1",
@@ -535,7 +607,7 @@ impl Repo {
         tx: &mut Tx,
         assessment_id: i64,
         entry: &HistoryRow,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), StorageError> {
         sqlx::query(
             "INSERT INTO history (assessment_id, at, actor, action, indicator_code, old_value, new_value, \
              from_status, to_status, reason, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -545,8 +617,8 @@ impl Repo {
         .bind(&entry.actor)
         .bind(&entry.action)
         .bind(&entry.indicator_code)
-        .bind(&entry.old_value)
-        .bind(&entry.new_value)
+        .bind(history_json(entry.old_value.as_ref()))
+        .bind(history_json(entry.new_value.as_ref()))
         .bind(&entry.from_status)
         .bind(&entry.to_status)
         .bind(&entry.reason)
@@ -563,7 +635,7 @@ impl Repo {
         &self,
         tx: &mut Tx,
         event: &pb::AssessmentEvent,
-    ) -> Result<i64, ApiError> {
+    ) -> Result<i64, StorageError> {
         self.db.lock_exclusive(tx, EVENTS_LOCK).await?;
         let seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM events")
             .fetch_one(&mut **tx)
@@ -584,7 +656,7 @@ impl Repo {
         &self,
         after: i64,
         limit: i64,
-    ) -> Result<Vec<pb::AssessmentEvent>, ApiError> {
+    ) -> Result<Vec<pb::AssessmentEvent>, StorageError> {
         let rows =
             sqlx::query("SELECT seq, payload FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")
                 .bind(after)
@@ -602,7 +674,7 @@ impl Repo {
             .collect()
     }
 
-    pub async fn last_event(&self) -> Result<i64, ApiError> {
+    pub async fn last_event(&self) -> Result<i64, StorageError> {
         let seq: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM events")
             .fetch_one(self.db.pool())
             .await?;
@@ -614,7 +686,7 @@ impl Repo {
         assessment_id: i64,
         after: i64,
         limit: i64,
-    ) -> Result<Vec<pb::HistoryEntry>, ApiError> {
+    ) -> Result<Vec<HistoryRecord>, StorageError> {
         let rows = sqlx::query(
             "SELECT seq, at, actor, action, indicator_code, old_value, new_value, from_status, to_status, reason, \
              request_id FROM history WHERE assessment_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
@@ -624,20 +696,23 @@ impl Repo {
         .bind(limit)
         .fetch_all(self.db.pool())
         .await?;
-        let status = |s: String| Status::parse(&s).map_or(0, |s| s.to_pb() as i32);
         rows.iter()
             .map(|row| {
-                let at: String = row.try_get(1)?;
-                Ok(pb::HistoryEntry {
+                let code: String = row.try_get(4)?;
+                let old_json: String = row.try_get(5)?;
+                let new_json: String = row.try_get(6)?;
+                Ok(HistoryRecord {
                     sequence: row.try_get(0)?,
-                    at: timestamp(&at),
+                    at: row.try_get(1)?,
                     actor: row.try_get(2)?,
                     action: row.try_get(3)?,
-                    indicator_code: row.try_get(4)?,
-                    old_value: row.try_get(5)?,
-                    new_value: row.try_get(6)?,
-                    from_status: status(row.try_get(7)?),
-                    to_status: status(row.try_get(8)?),
+                    old_value: history_value(&code, &old_json),
+                    new_value: history_value(&code, &new_json),
+                    indicator_code: code,
+                    old_json,
+                    new_json,
+                    from_status: Status::parse(&row.try_get::<String, _>(7)?),
+                    to_status: Status::parse(&row.try_get::<String, _>(8)?),
                     reason: row.try_get(9)?,
                     request_id: row.try_get(10)?,
                 })
@@ -656,7 +731,7 @@ impl Repo {
         after_id: i64,
         limit: i64,
         within: &str,
-    ) -> Result<Vec<AssessmentRow>, ApiError> {
+    ) -> Result<Vec<AssessmentRow>, StorageError> {
         let rows = sqlx::query(&format!(
             "SELECT {ASSESSMENT_COLUMNS} FROM assessments WHERE ($1 = '' OR scope_path LIKE $2) \
              AND ($3 = 0 OR year = $3) AND ($4 = '' OR status = $4) AND id > $5 \
@@ -674,56 +749,19 @@ impl Repo {
         .await?;
         rows.iter().map(assessment_from_row).collect()
     }
+}
 
-    // ---- retries
+/// `WatchAssessmentEvents` follows the outbox.
+impl OrderedLog for Repo {
+    type Entry = pb::AssessmentEvent;
 
-    /// The stored answer to `request_id` from `caller`, with the hash of the
-    /// request that produced it.
-    pub async fn stored_answer(
-        tx: &mut Tx,
-        caller: &str,
-        request_id: &str,
-    ) -> Result<Option<(String, Vec<u8>)>, ApiError> {
-        let row: Option<(String, Vec<u8>)> = sqlx::query_as(
-            "SELECT request_hash, response FROM requests WHERE caller = $1 AND request_id = $2",
-        )
-        .bind(caller)
-        .bind(request_id)
-        .fetch_optional(&mut **tx)
-        .await?;
-        Ok(row)
-    }
-
-    pub async fn store_answer(
-        tx: &mut Tx,
-        caller: &str,
-        request_id: &str,
-        method: &str,
-        hash: &str,
-        response: &[u8],
-    ) -> Result<(), ApiError> {
-        sqlx::query(
-            "INSERT INTO requests (request_id, caller, method, request_hash, response, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(request_id)
-        .bind(caller)
-        .bind(method)
-        .bind(hash)
-        .bind(response)
-        .bind(now())
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| {
-            if chiso_storage::is_unique_violation(&e) {
-                ApiError::Aborted(format!(
-                    "request {request_id:?} was answered by a concurrent call; retry to get its answer"
-                ))
-            } else {
-                e.into()
-            }
-        })?;
-        Ok(())
+    async fn after(
+        &self,
+        sequence: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, pb::AssessmentEvent)>, ApiError> {
+        let events = self.events_after(sequence, limit).await?;
+        Ok(events.into_iter().map(|e| (e.sequence, e)).collect())
     }
 }
 
@@ -735,4 +773,39 @@ pub fn timestamp(text: &str) -> Option<prost_types::Timestamp> {
         seconds: t.unix_timestamp(),
         nanos: t.nanosecond() as i32,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_values_keep_their_stored_text_and_read_back() {
+        let value = StoredValue {
+            code: "CQS-01".into(),
+            value: Value::Ratio {
+                numerator: 61.0,
+                denominator: 100.0,
+            },
+            evidence: pb::Evidence {
+                document_number: "12/QĐ".into(),
+                link: String::new(),
+                note: "n".into(),
+            },
+        };
+        let text = history_json(Some(&value));
+        let before = serde_json::json!({
+            "value": value.value,
+            "evidence": {
+                "document_number": value.evidence.document_number,
+                "link": value.evidence.link,
+                "note": value.evidence.note,
+            }
+        })
+        .to_string();
+        assert_eq!(text, before);
+        assert_eq!(history_value("CQS-01", &text), Some(value));
+        assert_eq!(history_json(None), "");
+        assert_eq!(history_value("CQS-01", ""), None);
+    }
 }

@@ -1,5 +1,7 @@
 //! Who may do what to an assessment, and in which state: pure rules, so
-//! they can be read and tested in one place.
+//! they can be read and tested in one place. Among them: a district
+//! reviewer may verify only its own communes (`authorize`, `Action::Verify`:
+//! the caller's scope strictly above the unit).
 
 use chiso_auth::{Caller, Role};
 use chiso_proto::units::v1::UnitLevel;
@@ -93,6 +95,81 @@ impl Action {
     }
 }
 
+/// A step of review: one per review RPC and per CLI command, with what each
+/// needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Review {
+    Submit,
+    Verify,
+    Approve,
+    Return,
+    Reopen,
+}
+
+impl Review {
+    pub const ALL: [Review; 5] = [
+        Review::Submit,
+        Review::Verify,
+        Review::Approve,
+        Review::Return,
+        Review::Reopen,
+    ];
+
+    pub fn action(self) -> Action {
+        match self {
+            Review::Submit => Action::Submit,
+            Review::Verify => Action::Verify,
+            Review::Approve => Action::Approve,
+            Review::Return => Action::Return,
+            Review::Reopen => Action::Reopen,
+        }
+    }
+
+    /// The verb, as the audit log and the CLI name it ("submit", …).
+    pub fn as_str(self) -> &'static str {
+        self.action().as_str()
+    }
+
+    /// The RPC that takes this step ("SubmitAssessment", …); retries of it
+    /// are told apart by it.
+    pub fn method(self) -> &'static str {
+        match self {
+            Review::Submit => "SubmitAssessment",
+            Review::Verify => "VerifyAssessment",
+            Review::Approve => "ApproveAssessment",
+            Review::Return => "ReturnAssessment",
+            Review::Reopen => "ReopenAssessment",
+        }
+    }
+
+    /// Whether the step needs a reason: sending work back says what must
+    /// change.
+    pub fn needs_reason(self) -> bool {
+        matches!(self, Review::Return | Review::Reopen)
+    }
+
+    /// The state the step leads to (when [`transition`] allows it).
+    pub fn target(self) -> Status {
+        match self {
+            Review::Submit => Status::Submitted,
+            Review::Verify => Status::Verified,
+            Review::Approve => Status::Approved,
+            Review::Return | Review::Reopen => Status::Returned,
+        }
+    }
+
+    /// The roles that may take the step, each within its reach (see
+    /// [`authorize`]).
+    pub fn roles(self) -> &'static [Role] {
+        match self {
+            Review::Submit => &[Role::Submitter],
+            Review::Verify => &[Role::Reviewer],
+            Review::Approve | Review::Reopen => &[Role::Approver],
+            Review::Return => &[Role::Reviewer, Role::Approver],
+        }
+    }
+}
+
 /// Whether a commune's assessment needs a district's verification: only
 /// where a district stands between it and the province (not after the
 /// districts were abolished on 1/7/2025).
@@ -138,35 +215,38 @@ pub fn authorize(caller: &Caller, unit: &ResolvedUnit, action: Action) -> Result
     ))
 }
 
-/// The state an action leads to, or why it cannot be taken now.
-pub fn transition(status: Status, action: Action, unit: &ResolvedUnit) -> Result<Status, String> {
-    let next = match (action, status) {
-        (Action::Submit, Status::Draft | Status::Returned) => Status::Submitted,
-        (Action::Verify, Status::Submitted) if needs_verification(unit) => Status::Verified,
-        (Action::Verify, Status::Submitted) => {
+/// The state a review step leads to, or why it cannot be taken now.
+pub fn transition(status: Status, review: Review, unit: &ResolvedUnit) -> Result<Status, String> {
+    let verified_by_district = needs_verification(unit);
+    let allowed = match (review, status) {
+        (Review::Submit, Status::Draft | Status::Returned) => true,
+        (Review::Verify, Status::Submitted) if !verified_by_district => {
             return Err(format!(
                 "{} is approved by the province directly; there is no district verification",
                 unit.code
             ));
         }
-        (Action::Approve, Status::Verified) => Status::Approved,
-        (Action::Approve, Status::Submitted) if !needs_verification(unit) => Status::Approved,
-        (Action::Approve, Status::Submitted) => {
+        (Review::Verify, Status::Submitted) => true,
+        (Review::Approve, Status::Verified) => true,
+        (Review::Approve, Status::Submitted) if verified_by_district => {
             return Err(
                 "a commune's assessment is verified by its district before approval".to_owned(),
             );
         }
-        (Action::Return, Status::Submitted | Status::Verified) => Status::Returned,
-        (Action::Reopen, Status::Approved) => Status::Returned,
-        (action, status) => {
-            return Err(format!(
-                "cannot {} an assessment that is {}",
-                action.as_str(),
-                status.as_str()
-            ));
-        }
+        (Review::Approve, Status::Submitted) => true,
+        (Review::Return, Status::Submitted | Status::Verified) => true,
+        (Review::Reopen, Status::Approved) => true,
+        _ => false,
     };
-    Ok(next)
+    if allowed {
+        Ok(review.target())
+    } else {
+        Err(format!(
+            "cannot {} an assessment that is {}",
+            review.as_str(),
+            status.as_str()
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -248,32 +328,47 @@ mod tests {
     fn the_lifecycle_follows_the_rules() {
         let unit = commune(true);
         let mut s = Status::Draft;
-        for action in [
-            Action::Submit,
-            Action::Verify,
-            Action::Approve,
-            Action::Reopen,
-            Action::Submit,
+        for review in [
+            Review::Submit,
+            Review::Verify,
+            Review::Approve,
+            Review::Reopen,
+            Review::Submit,
         ] {
-            s = transition(s, action, &unit).unwrap();
+            s = transition(s, review, &unit).unwrap();
         }
         assert_eq!(s, Status::Submitted);
         assert!(
-            transition(Status::Submitted, Action::Approve, &unit).is_err(),
+            transition(Status::Submitted, Review::Approve, &unit).is_err(),
             "verification first"
         );
-        assert!(transition(Status::Approved, Action::Submit, &unit).is_err());
-        assert!(transition(Status::Draft, Action::Return, &unit).is_err());
+        assert!(transition(Status::Approved, Review::Submit, &unit).is_err());
+        assert!(transition(Status::Draft, Review::Return, &unit).is_err());
         assert_eq!(
-            transition(Status::Verified, Action::Return, &unit).unwrap(),
+            transition(Status::Verified, Review::Return, &unit).unwrap(),
             Status::Returned
         );
 
         let two_tier = commune(false);
         assert_eq!(
-            transition(Status::Submitted, Action::Approve, &two_tier).unwrap(),
+            transition(Status::Submitted, Review::Approve, &two_tier).unwrap(),
             Status::Approved
         );
-        assert!(transition(Status::Submitted, Action::Verify, &two_tier).is_err());
+        assert!(transition(Status::Submitted, Review::Verify, &two_tier).is_err());
+    }
+
+    #[test]
+    fn the_roles_of_a_review_step_are_those_authorize_lets_through() {
+        let unit = commune(true);
+        for review in Review::ALL {
+            for role in Role::ALL {
+                let allowed = authorize(&caller(&[role], "VN"), &unit, review.action()).is_ok();
+                assert_eq!(
+                    allowed,
+                    review.roles().contains(&role),
+                    "{review:?} by {role:?}"
+                );
+            }
+        }
     }
 }

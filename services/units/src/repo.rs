@@ -1,12 +1,12 @@
 //! The units database: reads as of a date, and imports written in one
 //! transaction each.
 
+use chiso_server::{ApiError, OrderedLog, StoredAnswer};
 use chiso_storage::sqlx::{self, Any, Row, Transaction, any::AnyRow};
-use chiso_storage::{Db, Migrations};
+use chiso_storage::{Db, Migrations, StorageError};
 use time::Date;
 
 use crate::domain::{Change, Kind, Level, Part, date_from_sql, date_to_sql};
-use crate::error::UnitsError;
 use crate::plan::{Plan, Version};
 
 pub static MIGRATIONS: Migrations = Migrations {
@@ -71,12 +71,6 @@ pub struct ChangeRow {
     pub source: String,
 }
 
-/// A stored import, found by its request id.
-pub struct StoredImport {
-    pub request_hash: String,
-    pub response: Vec<u8>,
-}
-
 /// What an applied import wrote.
 pub struct Applied {
     pub import_id: i64,
@@ -102,27 +96,27 @@ fn view_sql(filter: &str, tail: &str) -> String {
     )
 }
 
-fn bad_row(what: &str, detail: impl std::fmt::Display) -> UnitsError {
-    UnitsError::Internal(format!("stored {what} is invalid: {detail}"))
+fn bad_row(what: &'static str, detail: impl std::fmt::Display) -> StorageError {
+    StorageError::record(what, detail)
 }
 
-fn get_date(row: &AnyRow, i: usize) -> Result<Date, UnitsError> {
+fn get_date(row: &AnyRow, i: usize) -> Result<Date, StorageError> {
     let s: String = row.try_get(i)?;
     date_from_sql(&s).map_err(|e| bad_row("date", e))
 }
 
-fn get_opt_date(row: &AnyRow, i: usize) -> Result<Option<Date>, UnitsError> {
+fn get_opt_date(row: &AnyRow, i: usize) -> Result<Option<Date>, StorageError> {
     let s: Option<String> = row.try_get(i)?;
     s.map(|s| date_from_sql(&s).map_err(|e| bad_row("date", e)))
         .transpose()
 }
 
-fn get_kind(row: &AnyRow, i: usize) -> Result<Kind, UnitsError> {
+fn get_kind(row: &AnyRow, i: usize) -> Result<Kind, StorageError> {
     let s: String = row.try_get(i)?;
     Kind::parse(&s).ok_or_else(|| bad_row("kind", s))
 }
 
-fn view_from_row(row: &AnyRow) -> Result<UnitView, UnitsError> {
+fn view_from_row(row: &AnyRow) -> Result<UnitView, StorageError> {
     Ok(UnitView {
         id: row.try_get(0)?,
         code: row.try_get(1)?,
@@ -144,7 +138,7 @@ impl Repo {
         &self.db
     }
 
-    pub async fn by_code(&self, code: &str, as_of: Date) -> Result<Option<UnitView>, UnitsError> {
+    pub async fn by_code(&self, code: &str, as_of: Date) -> Result<Option<UnitView>, StorageError> {
         let row = sqlx::query(&view_sql("v.code = $2", ""))
             .bind(date_to_sql(as_of))
             .bind(code)
@@ -153,7 +147,7 @@ impl Repo {
         row.as_ref().map(view_from_row).transpose()
     }
 
-    pub async fn by_id(&self, id: i64, as_of: Date) -> Result<Option<UnitView>, UnitsError> {
+    pub async fn by_id(&self, id: i64, as_of: Date) -> Result<Option<UnitView>, StorageError> {
         let row = sqlx::query(&view_sql("v.unit_id = $2", ""))
             .bind(date_to_sql(as_of))
             .bind(id)
@@ -163,7 +157,7 @@ impl Repo {
     }
 
     /// The unit's last known facts, whether or not it still exists.
-    pub async fn latest(&self, id: i64) -> Result<Option<UnitView>, UnitsError> {
+    pub async fn latest(&self, id: i64) -> Result<Option<UnitView>, StorageError> {
         let last: Option<String> =
             sqlx::query_scalar("SELECT MAX(valid_from) FROM unit_versions WHERE unit_id = $1")
                 .bind(id)
@@ -178,7 +172,7 @@ impl Repo {
         }
     }
 
-    pub async fn versions(&self, id: i64) -> Result<Vec<VersionView>, UnitsError> {
+    pub async fn versions(&self, id: i64) -> Result<Vec<VersionView>, StorageError> {
         let rows = sqlx::query(
             "SELECT v.code, v.name, v.kind, v.parent_id, p.code, v.valid_from, v.valid_to \
              FROM unit_versions v \
@@ -214,7 +208,7 @@ impl Repo {
         as_of: Date,
         after_code: &str,
         limit: i64,
-    ) -> Result<(Vec<UnitView>, i64), UnitsError> {
+    ) -> Result<(Vec<UnitView>, i64), StorageError> {
         let d = date_to_sql(as_of);
         let (rows, total) = match (parent, level) {
             (None, None) => {
@@ -319,7 +313,7 @@ impl Repo {
 
     /// Lineage links where the unit is the successor (`as_new`) or the
     /// predecessor.
-    pub async fn links(&self, id: i64, as_new: bool) -> Result<Vec<LinkRow>, UnitsError> {
+    pub async fn links(&self, id: i64, as_new: bool) -> Result<Vec<LinkRow>, StorageError> {
         let column = if as_new {
             "l.new_unit_id"
         } else {
@@ -350,7 +344,7 @@ impl Repo {
     const CHANGE_COLUMNS: &str = "c.seq, c.import_id, c.effective_date, c.change, c.unit_id, c.code, c.name, c.kind, \
          c.parent_id, c.prev_code, c.prev_name, c.prev_kind, c.prev_parent_id, c.related_unit_id, c.part, i.source";
 
-    fn change_from_row(row: &AnyRow) -> Result<ChangeRow, UnitsError> {
+    fn change_from_row(row: &AnyRow) -> Result<ChangeRow, StorageError> {
         let change: String = row.try_get(3)?;
         let prev_kind: Option<String> = row.try_get(11)?;
         let part: Option<String> = row.try_get(14)?;
@@ -379,7 +373,7 @@ impl Repo {
     }
 
     /// The changes of one unit's own facts (and its endings), oldest first.
-    pub async fn changes_of(&self, id: i64) -> Result<Vec<ChangeRow>, UnitsError> {
+    pub async fn changes_of(&self, id: i64) -> Result<Vec<ChangeRow>, StorageError> {
         let rows = sqlx::query(&format!(
             "SELECT {} FROM unit_changes c JOIN imports i ON i.id = c.import_id WHERE c.unit_id = $1 ORDER BY c.seq",
             Self::CHANGE_COLUMNS
@@ -394,7 +388,7 @@ impl Repo {
         &self,
         after: i64,
         limit: i64,
-    ) -> Result<Vec<ChangeRow>, UnitsError> {
+    ) -> Result<Vec<ChangeRow>, StorageError> {
         let rows = sqlx::query(&format!(
             "SELECT {} FROM unit_changes c JOIN imports i ON i.id = c.import_id WHERE c.seq > $1 ORDER BY c.seq LIMIT $2",
             Self::CHANGE_COLUMNS
@@ -406,7 +400,7 @@ impl Repo {
         rows.iter().map(Self::change_from_row).collect()
     }
 
-    pub async fn last_sequence(&self) -> Result<i64, UnitsError> {
+    pub async fn last_sequence(&self) -> Result<i64, StorageError> {
         let seq: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM unit_changes")
             .fetch_one(self.db.pool())
             .await?;
@@ -414,7 +408,7 @@ impl Repo {
     }
 
     /// Starts an import: the transaction holds the import lock until it ends.
-    pub async fn begin_import(&self) -> Result<Transaction<'static, Any>, UnitsError> {
+    pub async fn begin_import(&self) -> Result<Transaction<'static, Any>, StorageError> {
         let mut tx = self.db.begin_write().await?;
         self.db.lock_exclusive(&mut tx, IMPORT_LOCK).await?;
         Ok(tx)
@@ -423,13 +417,13 @@ impl Repo {
     pub async fn stored_import(
         tx: &mut Transaction<'static, Any>,
         request_id: &str,
-    ) -> Result<Option<StoredImport>, UnitsError> {
+    ) -> Result<Option<StoredAnswer>, StorageError> {
         let row = sqlx::query("SELECT request_hash, response FROM imports WHERE request_id = $1")
             .bind(request_id)
             .fetch_optional(&mut **tx)
             .await?;
         row.map(|r| {
-            Ok(StoredImport {
+            Ok(StoredAnswer {
                 request_hash: r.try_get(0)?,
                 response: r.try_get(1)?,
             })
@@ -438,7 +432,7 @@ impl Repo {
     }
 
     /// Every stored version: the planner's view of history.
-    pub async fn history(tx: &mut Transaction<'static, Any>) -> Result<Vec<Version>, UnitsError> {
+    pub async fn history(tx: &mut Transaction<'static, Any>) -> Result<Vec<Version>, StorageError> {
         let rows = sqlx::query(
             "SELECT unit_id, code, name, kind, parent_id, valid_from, valid_to FROM unit_versions",
         )
@@ -462,7 +456,7 @@ impl Repo {
     /// Ids to allocate next: (unit id, import id, change sequence).
     pub async fn next_ids(
         tx: &mut Transaction<'static, Any>,
-    ) -> Result<(i64, i64, i64), UnitsError> {
+    ) -> Result<(i64, i64, i64), StorageError> {
         let row = sqlx::query(
             "SELECT (SELECT COALESCE(MAX(id), 0) FROM units), (SELECT COALESCE(MAX(id), 0) FROM imports), \
              (SELECT COALESCE(MAX(seq), 0) FROM unit_changes)",
@@ -480,7 +474,7 @@ impl Repo {
     pub async fn latest_import_date(
         tx: &mut Transaction<'static, Any>,
         provinces: &[String],
-    ) -> Result<Option<Date>, UnitsError> {
+    ) -> Result<Option<Date>, StorageError> {
         let mut latest = None;
         for code in provinces {
             let d: Option<String> = sqlx::query_scalar(
@@ -509,11 +503,11 @@ impl Repo {
         first_seq: i64,
         meta: &ImportMeta<'_>,
         response: &[u8],
-    ) -> Result<Applied, UnitsError> {
+    ) -> Result<Applied, StorageError> {
         let d = date_to_sql(date);
         let now = time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
-            .map_err(|e| UnitsError::Internal(e.to_string()))?;
+            .map_err(|e| StorageError::record("time", e))?;
         sqlx::query(
             "INSERT INTO imports (id, request_id, request_hash, effective_date, source, imported_by, imported_at, response) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -651,7 +645,7 @@ async fn insert_batched<T>(
     columns: usize,
     items: &[T],
     bind: impl for<'q> Fn(AnyQuery<'q>, &T) -> AnyQuery<'q>,
-) -> Result<(), UnitsError> {
+) -> Result<(), StorageError> {
     let per_batch = (backend.batch_params() / columns).max(1);
     for chunk in items.chunks(per_batch) {
         let mut sql = String::with_capacity(head.len() + chunk.len() * columns * 6);
@@ -678,4 +672,14 @@ async fn insert_batched<T>(
         query.execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+/// `WatchUnitChanges` follows the change log.
+impl OrderedLog for Repo {
+    type Entry = ChangeRow;
+
+    async fn after(&self, sequence: i64, limit: i64) -> Result<Vec<(i64, ChangeRow)>, ApiError> {
+        let changes = self.changes_after(sequence, limit).await?;
+        Ok(changes.into_iter().map(|c| (c.seq, c)).collect())
+    }
 }

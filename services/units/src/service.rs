@@ -2,21 +2,16 @@
 //! the repository, and shapes answers.
 
 use std::collections::HashSet;
-use std::pin::Pin;
-use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chiso_auth::{Role, caller};
 use chiso_proto::units::v1::{self as pb, units_service_server::UnitsService};
 use chiso_proto::{from_date, to_date};
-use chiso_server::Violations;
+use chiso_server::{
+    Committed, PageToken, RequestHasher, Violations, WatchStream, follow, page_size, replay,
+};
 use chiso_storage::Db;
-use futures::Stream;
 use prost::Message;
-use sha2::{Digest, Sha256};
 use time::Date;
-use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
@@ -27,16 +22,11 @@ use crate::error::UnitsError;
 use crate::plan::{LineageIn, RowIn, plan};
 use crate::repo::{ChangeRow, ImportMeta, Repo, UnitView, VersionView};
 
-const DEFAULT_PAGE_SIZE: i32 = 100;
-const MAX_PAGE_SIZE: i32 = 1000;
-/// How often a change stream looks for changes committed by other replicas.
-const WATCH_POLL: Duration = Duration::from_secs(1);
-
 /// The units service.
 #[derive(Clone)]
 pub struct Units {
     repo: Repo,
-    committed: watch::Sender<i64>,
+    committed: Committed,
     shutdown: CancellationToken,
 }
 
@@ -44,10 +34,9 @@ impl Units {
     /// A service over `db` (migrated); change streams end when `shutdown` is
     /// cancelled.
     pub fn new(db: Db, shutdown: CancellationToken) -> Units {
-        let (committed, _) = watch::channel(0);
         Units {
             repo: Repo::new(db),
-            committed,
+            committed: Committed::new(),
             shutdown,
         }
     }
@@ -105,27 +94,22 @@ impl Units {
                     .and_then(Part::from_pb),
             })
             .collect();
+        // A dry run and the real import are the same request: the import
+        // answers a dry run's retry too.
         let request_hash = {
             let mut canonical = request.clone();
             canonical.validate_only = false;
-            hex::encode(Sha256::digest(canonical.encode_to_vec()))
+            let mut hasher = RequestHasher::new();
+            hasher.message(&canonical);
+            hasher.finish()
         };
 
         let mut tx = self.repo.begin_import().await?;
-        if !request.request_id.is_empty()
-            && let Some(stored) = Repo::stored_import(&mut tx, &request.request_id).await?
-        {
-            if stored.request_hash != request_hash {
-                return Err(UnitsError::invalid(
-                    "request_id",
-                    format!(
-                        "{:?} was already used for a different snapshot",
-                        request.request_id
-                    ),
-                ));
+        if !request.request_id.is_empty() {
+            let stored = Repo::stored_import(&mut tx, &request.request_id).await?;
+            if let Some(answer) = replay(stored, &request.request_id, &request_hash, "snapshot")? {
+                return Ok(answer);
             }
-            return pb::ImportSnapshotResponse::decode(stored.response.as_slice())
-                .map_err(|e| UnitsError::Internal(format!("stored import response: {e}")));
         }
 
         let history = Repo::history(&mut tx).await?;
@@ -232,9 +216,7 @@ impl Units {
             by = imported_by,
             "snapshot imported"
         );
-        if applied.last_sequence > 0 {
-            self.committed.send_replace(applied.last_sequence);
-        }
+        self.committed.notify(applied.last_sequence);
         Ok(response)
     }
 
@@ -329,32 +311,6 @@ fn change_to_pb(c: &ChangeRow) -> pb::UnitChange {
     }
 }
 
-/// Page tokens bind the position to the query they came from.
-fn page_token(as_of: Date, parent: &str, level: i32, last_code: &str) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{as_of}|{parent}|{level}|{last_code}"))
-}
-
-fn page_after(token: &str, as_of: Date, parent: &str, level: i32) -> Result<String, UnitsError> {
-    if token.is_empty() {
-        return Ok(String::new());
-    }
-    let bad = || {
-        UnitsError::invalid(
-            "page_token",
-            format!("{token:?} is not a token from this query"),
-        )
-    };
-    let text =
-        String::from_utf8(URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?).map_err(|_| bad())?;
-    let prefix = format!("{as_of}|{parent}|{level}|");
-    text.strip_prefix(&prefix)
-        .map(str::to_owned)
-        .ok_or_else(bad)
-}
-
-type ChangeStream =
-    Pin<Box<dyn Stream<Item = Result<pb::WatchUnitChangesResponse, Status>> + Send>>;
-
 #[tonic::async_trait]
 impl UnitsService for Units {
     async fn get_unit(
@@ -365,7 +321,11 @@ impl UnitsService for Units {
         let req = request.into_inner();
         let as_of = parse_as_of(req.as_of.as_ref())?;
         let unit = self.resolve(req.unit.as_ref(), as_of).await?;
-        let versions = self.repo.versions(unit.id).await?;
+        let versions = self
+            .repo
+            .versions(unit.id)
+            .await
+            .map_err(UnitsError::from)?;
         Ok(Response::new(pb::GetUnitResponse {
             unit: Some(unit_to_pb(&unit)),
             versions: versions.iter().map(version_to_pb).collect(),
@@ -400,22 +360,12 @@ impl UnitsService for Units {
                 None
             }
         };
-        if req.page_size < 0 {
-            violations.add("page_size", format!("{} is negative", req.page_size));
-        }
-        let after = match page_after(&req.page_token, as_of, parent_code, req.level) {
-            Ok(a) => a,
-            Err(UnitsError::InvalidArgument(v)) => {
-                violations.extend(v);
-                String::new()
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let page_size = page_size(req.page_size, &mut violations);
+        let tokens = PageToken::for_query(format!("{as_of}|{parent_code}|{}", req.level));
+        let after = tokens
+            .position(&req.page_token, &mut violations)
+            .unwrap_or_default();
         violations.check()?;
-        let page_size = match req.page_size {
-            0 => DEFAULT_PAGE_SIZE,
-            n => n.min(MAX_PAGE_SIZE),
-        };
         let parent = if parent_code.is_empty() {
             None
         } else {
@@ -423,23 +373,20 @@ impl UnitsService for Units {
                 .repo
                 .by_code(parent_code, as_of)
                 .await
-                .map_err(Status::from)?
+                .map_err(UnitsError::from)?
                 .ok_or_else(|| {
-                    Status::not_found(format!("no unit has code {parent_code} on {as_of}"))
+                    UnitsError::NotFound(format!("no unit has code {parent_code} on {as_of}"))
                 })?;
             Some(unit.id)
         };
         let (units, total) = self
             .repo
-            .list(parent, level, as_of, &after, i64::from(page_size) + 1)
+            .list(parent, level, as_of, &after, page_size as i64 + 1)
             .await
-            .map_err(Status::from)?;
-        let more = units.len() > page_size as usize;
-        let units: Vec<_> = units.into_iter().take(page_size as usize).collect();
-        let next_page_token = match (more, units.last()) {
-            (true, Some(last)) => page_token(as_of, parent_code, req.level, &last.code),
-            _ => String::new(),
-        };
+            .map_err(UnitsError::from)?;
+        let more = units.len() > page_size;
+        let units: Vec<_> = units.into_iter().take(page_size).collect();
+        let next_page_token = tokens.next(more, units.last().map(|u| u.code.clone()));
         Ok(Response::new(pb::ListUnitsResponse {
             units: units.iter().map(unit_to_pb).collect(),
             next_page_token,
@@ -462,7 +409,7 @@ impl UnitsService for Units {
                 .repo
                 .versions(unit.id)
                 .await
-                .map_err(Status::from)?
+                .map_err(UnitsError::from)?
                 .last()
                 .map_or(unit.valid_from, |v| v.valid_from),
             None => today(),
@@ -474,14 +421,14 @@ impl UnitsService for Units {
                 .repo
                 .by_id(id, date)
                 .await
-                .map_err(Status::from)?
+                .map_err(UnitsError::from)?
                 .ok_or_else(|| {
-                    Status::internal(format!("parent {id} of a unit is missing on {date}"))
+                    UnitsError::Internal(format!("parent {id} of a unit is missing on {date}"))
                 })?;
             next = parent.parent_id;
             ancestors.push(unit_to_pb(&parent));
             if ancestors.len() > 8 {
-                return Err(Status::internal("the hierarchy has a cycle"));
+                return Err(UnitsError::Internal("the hierarchy has a cycle".to_owned()).into());
             }
         }
         Ok(Response::new(pb::ListAncestorsResponse {
@@ -503,7 +450,12 @@ impl UnitsService for Units {
             Part::Partial => pb::ChangeKind::Split,
         };
         let mut predecessors = Vec::new();
-        for link in self.repo.links(unit.id, true).await.map_err(Status::from)? {
+        for link in self
+            .repo
+            .links(unit.id, true)
+            .await
+            .map_err(UnitsError::from)?
+        {
             let day_before = link
                 .effective_date
                 .previous_day()
@@ -512,7 +464,7 @@ impl UnitsService for Units {
                 .repo
                 .by_id(link.old_unit_id, day_before)
                 .await
-                .map_err(Status::from)?;
+                .map_err(UnitsError::from)?;
             predecessors.push(pb::LineageLink {
                 unit: other.as_ref().map(unit_to_pb),
                 change: link_kind(link.part) as i32,
@@ -526,13 +478,13 @@ impl UnitsService for Units {
             .repo
             .links(unit.id, false)
             .await
-            .map_err(Status::from)?
+            .map_err(UnitsError::from)?
         {
             let other = self
                 .repo
                 .by_id(link.new_unit_id, link.effective_date)
                 .await
-                .map_err(Status::from)?;
+                .map_err(UnitsError::from)?;
             successors.push(pb::LineageLink {
                 unit: other.as_ref().map(unit_to_pb),
                 change: link_kind(link.part) as i32,
@@ -541,7 +493,11 @@ impl UnitsService for Units {
                 source: link.source,
             });
         }
-        let changes = self.repo.changes_of(unit.id).await.map_err(Status::from)?;
+        let changes = self
+            .repo
+            .changes_of(unit.id)
+            .await
+            .map_err(UnitsError::from)?;
         Ok(Response::new(pb::ListLineageResponse {
             unit: Some(unit_to_pb(&unit)),
             predecessors,
@@ -560,12 +516,13 @@ impl UnitsService for Units {
         if !who.is_national() {
             for (i, row) in req.rows.iter().enumerate() {
                 if row.parent_code.trim().is_empty() && row.code.trim() != who.scope.as_str() {
-                    return Err(Status::permission_denied(format!(
+                    return Err(UnitsError::PermissionDenied(format!(
                         "{} may import only province {}, and rows[{i}] is province {}",
                         who.subject,
                         who.scope,
                         row.code.trim()
-                    )));
+                    ))
+                    .into());
                 }
             }
         }
@@ -574,7 +531,7 @@ impl UnitsService for Units {
         ))
     }
 
-    type WatchUnitChangesStream = ChangeStream;
+    type WatchUnitChangesStream = WatchStream<pb::WatchUnitChangesResponse>;
 
     async fn watch_unit_changes(
         &self,
@@ -582,34 +539,15 @@ impl UnitsService for Units {
     ) -> Result<Response<Self::WatchUnitChangesStream>, Status> {
         caller(&request)?;
         let req = request.into_inner();
-        if req.after_sequence < 0 {
-            return Err(UnitsError::invalid(
-                "after_sequence",
-                format!("{} is negative", req.after_sequence),
-            )
-            .into());
-        }
-        let repo = self.repo.clone();
-        let mut committed = self.committed.subscribe();
-        let shutdown = self.shutdown.clone();
-        let stream = async_stream::try_stream! {
-            let mut cursor = req.after_sequence;
-            loop {
-                let batch = repo.changes_after(cursor, 500).await.map_err(Status::from)?;
-                if batch.is_empty() {
-                    tokio::select! {
-                        _ = committed.changed() => {}
-                        () = tokio::time::sleep(WATCH_POLL) => {}
-                        () = shutdown.cancelled() => break,
-                    }
-                    continue;
-                }
-                for change in &batch {
-                    cursor = change.seq;
-                    yield pb::WatchUnitChangesResponse { change: Some(change_to_pb(change)) };
-                }
-            }
-        };
-        Ok(Response::new(Box::pin(stream)))
+        let stream = follow(
+            req.after_sequence,
+            self.repo.clone(),
+            &self.committed,
+            self.shutdown.clone(),
+            |change| pb::WatchUnitChangesResponse {
+                change: Some(change_to_pb(&change)),
+            },
+        )?;
+        Ok(Response::new(stream))
     }
 }
