@@ -2,7 +2,7 @@
 //! review, and scores. The pure criteria rules it applies live in
 //! `chiso_criteria`.
 
-mod api;
+mod service;
 pub mod assessments;
 mod convert;
 pub mod repo;
