@@ -2,10 +2,10 @@
 //! review, and scores. The pure criteria rules it applies live in
 //! `chiso_criteria`.
 
-mod service;
 pub mod assessments;
 mod convert;
 pub mod repo;
+mod service;
 pub mod units_client;
 pub mod workflow;
 
